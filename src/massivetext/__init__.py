@@ -1,0 +1,63 @@
+"""MassiveText: from massive raw text to language models you can evaluate, use and serve.
+
+``import massivetext as mt`` gives the public API. Names are imported lazily so that ``import massivetext``
+stays fast and a stage's heavy dependencies (torch, ray) load only when that stage is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from massivetext.errors import BadInputError, ConfigError, MassiveTextError, MissingFileError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # data
+    "load_dataset": "massivetext.data.load",
+    "LoadReport": "massivetext.data.readers",
+    "build_stdlib_corpus": "massivetext.data.corpora.stdlib",
+    # curation
+    "Pipeline": "massivetext.curate.pipeline",
+    "GopherQualityFilter": "massivetext.curate.quality",
+    "GopherRepetitionFilter": "massivetext.curate.repetition",
+    "PIIRedactor": "massivetext.curate.pii",
+    "ExactDeduplicator": "massivetext.curate.dedup.exact",
+    "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
+    "Decontaminator": "massivetext.curate.decontaminate",
+    # tokenization
+    "AutoTokenizer": "massivetext.tokenization.tokenizer",
+    "train_tokenizer": "massivetext.tokenization.train",
+    "TokenShards": "massivetext.tokenization.shards",
+    # models
+    "AutoConfig": "massivetext.models.auto",
+    "AutoModel": "massivetext.models.auto",
+    "AutoModelForCausalLM": "massivetext.models.auto",
+    "AutoModelForMaskedLM": "massivetext.models.auto",
+    "AutoModelForSeq2SeqLM": "massivetext.models.auto",
+    "AutoModelForSequenceClassification": "massivetext.models.auto",
+    "AutoModelForTokenClassification": "massivetext.models.auto",
+    "AutoModelForQuestionAnswering": "massivetext.models.auto",
+    # training
+    "TrainingArguments": "massivetext.training.arguments",
+    "Trainer": "massivetext.training.trainer",
+    # evaluation
+    "perplexity": "massivetext.evaluation.perplexity",
+}
+
+__all__ = ["BadInputError", "ConfigError", "MassiveTextError", "MissingFileError", "__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'massivetext' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

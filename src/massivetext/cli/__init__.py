@@ -1,0 +1,1 @@
+"""The ``massivetext`` command line: a thin layer over the Python API, one module per verb."""
