@@ -1,0 +1,587 @@
+"""``AutoTokenizer`` and ``FastTokenizer``: a ``tokenizers.Tokenizer`` with the Hugging Face calling conventions.
+
+``FastTokenizer`` behaves like ``transformers.PreTrainedTokenizerFast`` for the calls people make (``tok(texts,
+padding=..., truncation=..., max_length=..., return_tensors="pt")``, ``decode``, ``pad``, special tokens, left or
+right padding, text pairs) and reads and writes the same files (``tokenizer.json``, ``tokenizer_config.json``,
+``special_tokens_map.json``), so a directory written by either library loads in the other with identical ids.
+Padding and truncation are done by the Rust backend, configured per call exactly as transformers configures it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import AddedToken, Tokenizer
+
+from massivetext.errors import ConfigError, MissingFileError
+from massivetext.tokenization.batch_encoding import BatchEncoding, to_tensor
+
+SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+VERY_LARGE_INTEGER = int(1e30)
+_PADDED_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "special_tokens_mask",
+)  # transformers' "no limit" model_max_length
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+# When a bare tokenizer.json comes without a config, these well-known tokens name their roles.
+_KNOWN_ROLES: dict[str, tuple[str, ...]] = {
+    "<|endoftext|>": ("bos_token", "eos_token", "unk_token"),
+    "[CLS]": ("cls_token",),
+    "[SEP]": ("sep_token",),
+    "[PAD]": ("pad_token",),
+    "[UNK]": ("unk_token",),
+    "[MASK]": ("mask_token",),
+    "<s>": ("bos_token",),
+    "</s>": ("eos_token",),
+    "<pad>": ("pad_token",),
+    "<unk>": ("unk_token",),
+    "<mask>": ("mask_token",),
+}
+
+
+def _token_content(value: Any) -> str | None:
+    """A special token as written by transformers 4 (dict with "content") or 5 (plain string)."""
+    if isinstance(value, dict):
+        return value.get("content")
+    if isinstance(value, AddedToken):
+        return value.content
+    return value
+
+
+def _as_id_list(ids: Any) -> list[int]:
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if isinstance(ids, int):
+        return [ids]
+    return [int(i) for i in ids]
+
+
+class FastTokenizer:
+    """A tokenizer over the Rust ``tokenizers`` library, used the way ``transformers`` tokenizers are used."""
+
+    model_input_names: list[str] = ["input_ids", "attention_mask"]
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        *,
+        model_max_length: int = VERY_LARGE_INTEGER,
+        padding_side: str = "right",
+        truncation_side: str = "right",
+        model_input_names: Sequence[str] | None = None,
+        clean_up_tokenization_spaces: bool = False,
+        additional_special_tokens: Sequence[str] = (),
+        name_or_path: str = "",
+        **special_tokens: str | None,
+    ):
+        unknown = set(special_tokens) - set(SPECIAL_TOKEN_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown tokenizer options: {sorted(unknown)}")
+        self._tokenizer = tokenizer
+        self.model_max_length = int(model_max_length) if model_max_length else VERY_LARGE_INTEGER
+        self.padding_side = padding_side
+        self.truncation_side = truncation_side
+        if model_input_names is not None:
+            self.model_input_names = list(model_input_names)
+        self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
+        self.additional_special_tokens = list(additional_special_tokens)
+        self.name_or_path = name_or_path
+        for key in SPECIAL_TOKEN_KEYS:
+            setattr(self, key, _token_content(special_tokens.get(key)))
+        # make sure every declared special token is one the backend knows and never splits
+        declared = [t for t in self.all_special_tokens if t is not None]
+        missing = [t for t in declared if tokenizer.token_to_id(t) is None]
+        if missing:
+            tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
+
+    # ------------------------------------------------------------------ vocabulary and special tokens
+    @property
+    def backend_tokenizer(self) -> Tokenizer:
+        return self._tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base vocabulary (without added tokens), as in transformers."""
+        return self._tokenizer.get_vocab_size(with_added_tokens=False)
+
+    def __len__(self) -> int:
+        return self._tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def get_vocab(self) -> dict[str, int]:
+        return self._tokenizer.get_vocab(with_added_tokens=True)
+
+    @property
+    def special_tokens_map(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in SPECIAL_TOKEN_KEYS if getattr(self, k) is not None}
+        if self.additional_special_tokens:
+            out["additional_special_tokens"] = list(self.additional_special_tokens)
+        return out
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        seen: list[str] = []
+        for token in [getattr(self, k) for k in SPECIAL_TOKEN_KEYS] + self.additional_special_tokens:
+            if token is not None and token not in seen:
+                seen.append(token)
+        return seen
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        return [i for i in (self._tokenizer.token_to_id(t) for t in self.all_special_tokens) if i is not None]
+
+    def _special_id(self, key: str) -> int | None:
+        token = getattr(self, key)
+        return None if token is None else self.convert_tokens_to_ids(token)
+
+    bos_token_id = property(lambda self: self._special_id("bos_token"))
+    eos_token_id = property(lambda self: self._special_id("eos_token"))
+    unk_token_id = property(lambda self: self._special_id("unk_token"))
+    sep_token_id = property(lambda self: self._special_id("sep_token"))
+    pad_token_id = property(lambda self: self._special_id("pad_token"))
+    cls_token_id = property(lambda self: self._special_id("cls_token"))
+    mask_token_id = property(lambda self: self._special_id("mask_token"))
+    pad_token_type_id = 0
+
+    def convert_tokens_to_ids(self, tokens: str | Iterable[str]) -> int | list[int] | None:
+        if isinstance(tokens, str):
+            token_id = self._tokenizer.token_to_id(tokens)
+            if token_id is None and self.unk_token is not None:
+                token_id = self._tokenizer.token_to_id(self.unk_token)
+            return token_id
+        return [self.convert_tokens_to_ids(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids: Any, skip_special_tokens: bool = False) -> str | list[str] | None:
+        if isinstance(ids, (int, np.integer)):
+            return self._tokenizer.id_to_token(int(ids))
+        special = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self._tokenizer.id_to_token(i) for i in _as_id_list(ids) if i not in special]
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return self._tokenizer.decoder.decode(tokens) if self._tokenizer.decoder else " ".join(tokens)
+
+    def tokenize(self, text: str, text_pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
+        return self._tokenizer.encode(text, text_pair, add_special_tokens=add_special_tokens).tokens
+
+    def add_tokens(self, tokens: str | Sequence[str], special_tokens: bool = False) -> int:
+        tokens = [tokens] if isinstance(tokens, str) else list(tokens)
+        added = [AddedToken(t, special=special_tokens, normalized=not special_tokens) for t in tokens]
+        return self._tokenizer.add_special_tokens(added) if special_tokens else self._tokenizer.add_tokens(added)
+
+    def add_special_tokens(self, special_tokens_dict: dict[str, Any]) -> int:
+        """Set special-token roles (``{"pad_token": "[PAD]"}``), adding unseen tokens to the vocabulary."""
+        new: list[str] = []
+        for key, value in special_tokens_dict.items():
+            if key in ("additional_special_tokens", "extra_special_tokens"):
+                values = [_token_content(v) for v in value]
+                self.additional_special_tokens += [v for v in values if v not in self.additional_special_tokens]
+                new += values
+            elif key in SPECIAL_TOKEN_KEYS:
+                setattr(self, key, _token_content(value))
+                new.append(_token_content(value))
+            else:
+                raise ConfigError(f"unknown special token role {key!r}; expected one of {SPECIAL_TOKEN_KEYS}")
+        unseen = [t for t in dict.fromkeys(new) if self._tokenizer.token_to_id(t) is None]
+        return self._tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in unseen])
+
+    # ------------------------------------------------------------------ encoding
+    def _resolve(self, padding: Any, truncation: Any, max_length: int | None) -> tuple[str | None, str | None, Any]:
+        """transformers' rules for turning padding/truncation/max_length into strategies."""
+        if padding is True:
+            padding = "longest"
+        elif padding is False or padding is None or padding == "do_not_pad":
+            padding = None
+        if truncation is None and max_length is not None and padding is None:
+            truncation = True  # transformers' legacy default: a max_length alone truncates
+        if truncation is True:
+            truncation = "longest_first"
+        elif truncation is False or truncation is None or truncation == "do_not_truncate":
+            truncation = None
+        if max_length is None and (truncation or padding == "max_length"):
+            if self.model_max_length >= VERY_LARGE_INTEGER:
+                truncation = None  # no known limit: nothing to truncate to
+                padding = "longest" if padding == "max_length" else padding
+            else:
+                max_length = self.model_max_length
+        if padding not in (None, "longest", "max_length"):
+            raise ConfigError(f"padding must be True/False/'longest'/'max_length', not {padding!r}")
+        if truncation not in (None, "longest_first", "only_first", "only_second"):
+            raise ConfigError("truncation must be True/False/'longest_first'/'only_first'/'only_second'")
+        return padding, truncation, max_length
+
+    def _configure(self, padding, truncation, max_length, stride, pad_to_multiple_of, padding_side) -> None:
+        backend = self._tokenizer
+        if truncation is None:
+            backend.no_truncation()
+        else:
+            backend.enable_truncation(max_length, stride=stride, strategy=truncation, direction=self.truncation_side)
+        if padding is None:
+            backend.no_padding()
+        else:
+            if self.pad_token is None or self.pad_token_id is None:
+                raise ConfigError(
+                    "this tokenizer has no pad token; set one (tok.pad_token = tok.eos_token) before padding"
+                )
+            backend.enable_padding(
+                length=max_length if padding == "max_length" else None,
+                direction=padding_side or self.padding_side,
+                pad_id=self.pad_token_id,
+                pad_type_id=self.pad_token_type_id,
+                pad_token=self.pad_token,
+                pad_to_multiple_of=pad_to_multiple_of,
+            )
+
+    def __call__(
+        self,
+        text: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_overflowing_tokens: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        **unused: Any,
+    ) -> BatchEncoding:
+        if text is None:
+            raise ConfigError("give the text to tokenize")
+        unused.pop("verbose", None)
+        if unused:
+            raise ConfigError(f"unknown tokenizer call options: {sorted(unused)}")
+        single = isinstance(text, str) or (is_split_into_words and text and isinstance(text[0], str))
+        texts = [text] if single else list(text)
+        pairs = None if text_pair is None else ([text_pair] if single else list(text_pair))
+        if pairs is not None and len(pairs) != len(texts):
+            raise ConfigError(f"got {len(texts)} texts but {len(pairs)} text pairs")
+        pad, trunc, max_length = self._resolve(padding, truncation, max_length)
+        self._configure(pad, trunc, max_length, stride, pad_to_multiple_of, padding_side)
+        batch = texts if pairs is None else list(zip(texts, pairs))
+        encodings = self._tokenizer.encode_batch(
+            batch, add_special_tokens=add_special_tokens, is_pretokenized=is_split_into_words
+        )
+        # overflowing windows (truncation with stride) become extra rows, as in transformers
+        rows, sample_map = [], []
+        for i, enc in enumerate(encodings):
+            for part in [enc] + (list(enc.overflowing) if return_overflowing_tokens else []):
+                rows.append(part)
+                sample_map.append(i)
+        data: dict[str, Any] = {"input_ids": [e.ids for e in rows]}
+        want_types = return_token_type_ids
+        if want_types is None:
+            want_types = "token_type_ids" in self.model_input_names  # as transformers decides
+        if want_types:
+            data["token_type_ids"] = [e.type_ids for e in rows]
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        if return_attention_mask:
+            data["attention_mask"] = [e.attention_mask for e in rows]
+        if return_special_tokens_mask:
+            data["special_tokens_mask"] = [e.special_tokens_mask for e in rows]
+        if return_offsets_mapping:
+            data["offset_mapping"] = [e.offsets for e in rows]
+        if return_length:
+            data["length"] = [len(e.ids) for e in rows]
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = sample_map
+        if single and return_tensors is None and not return_overflowing_tokens:
+            data = {k: v[0] for k, v in data.items()}
+        return BatchEncoding(data, encodings=rows, tensor_type=return_tensors)
+
+    def encode(
+        self,
+        text: str,
+        text_pair: str | None = None,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        enc = self(
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            return_tensors=return_tensors,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            **kwargs,
+        )
+        return enc["input_ids"]
+
+    def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
+        """Ids of many texts at once, no padding or truncation: the fast path used to build token shards."""
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        return [e.ids for e in self._tokenizer.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)]
+
+    # ------------------------------------------------------------------ decoding
+    def decode(
+        self, token_ids: Any, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None
+    ) -> str:
+        text = self._tokenizer.decode(_as_id_list(token_ids), skip_special_tokens=skip_special_tokens)
+        clean = (
+            self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        )
+        return _clean_up_tokenization(text) if clean else text
+
+    def batch_decode(self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any) -> list[str]:
+        if hasattr(sequences, "tolist"):
+            sequences = sequences.tolist()
+        return [self.decode(s, skip_special_tokens=skip_special_tokens, **kwargs) for s in sequences]
+
+    # ------------------------------------------------------------------ padding already-encoded inputs
+    def pad(
+        self,
+        encoded_inputs: Any,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+        **unused: Any,
+    ) -> BatchEncoding:
+        """Pad a list of encodings (or a dict of lists) to one length, as collators do.
+
+        ``input_ids`` get the pad id, ``attention_mask`` 0, ``token_type_ids`` the pad type id and
+        ``special_tokens_mask`` 1; other keys (labels, ...) are passed through untouched.
+        """
+        if isinstance(encoded_inputs, (list, tuple)) and encoded_inputs and isinstance(encoded_inputs[0], dict):
+            encoded_inputs = {k: [row[k] for row in encoded_inputs] for k in encoded_inputs[0]}
+        data = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in dict(encoded_inputs).items()}
+        if "input_ids" not in data:
+            raise ConfigError(f"pad() needs 'input_ids' among the inputs, got {sorted(data)}")
+        ids = data["input_ids"]
+        single = bool(ids) and isinstance(ids[0], int) or not ids
+        if single:
+            data = {k: [v] for k, v in data.items()}
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names or "attention_mask" in data
+        if return_attention_mask and "attention_mask" not in data:
+            data["attention_mask"] = [[1] * len(row) for row in data["input_ids"]]
+        lengths = [len(row) for row in data["input_ids"]]
+        if padding is True or padding == "longest":
+            target = max(lengths, default=0)
+        elif padding == "max_length":
+            target = max_length if max_length is not None else self.model_max_length
+        elif padding is False or padding is None or padding == "do_not_pad":
+            target = None
+        else:
+            raise ConfigError(f"padding must be True/False/'longest'/'max_length', not {padding!r}")
+        if target is not None and pad_to_multiple_of and target % pad_to_multiple_of:
+            target = (target // pad_to_multiple_of + 1) * pad_to_multiple_of
+        if target is not None:
+            if self.pad_token_id is None:
+                raise ConfigError("this tokenizer has no pad token; set one (tok.pad_token = tok.eos_token)")
+            fill = {  # same keys as _PADDED_KEYS
+                "input_ids": self.pad_token_id,
+                "attention_mask": 0,
+                "token_type_ids": self.pad_token_type_id,
+                "special_tokens_mask": 1,
+            }
+            left = (padding_side or self.padding_side) == "left"
+            for key, value in fill.items():
+                if key in data:
+                    data[key] = [_pad_row(row, target, value, left) for row in data[key]]
+        if single and return_tensors is None:
+            data = {k: v[0] for k, v in data.items()}
+        out = BatchEncoding(data)
+        if return_tensors is not None:
+            for key in list(out):
+                try:
+                    out[key] = to_tensor(out[key], return_tensors, key)
+                except ConfigError:
+                    if key in _PADDED_KEYS:
+                        raise  # a ragged batch of ids is the user's error; ragged extras stay lists
+        return out
+
+    # ------------------------------------------------------------------ files
+    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+        """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json (the Hugging Face layout)."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        backend = Tokenizer.from_str(self._tokenizer.to_str())  # a copy without per-call padding/truncation
+        backend.no_padding()
+        backend.no_truncation()
+        backend.save(str(directory / "tokenizer.json"))
+        config: dict[str, Any] = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": self.model_max_length,
+            "padding_side": self.padding_side,
+            "truncation_side": self.truncation_side,
+            "model_input_names": self.model_input_names,
+            "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+            **self.special_tokens_map,
+        }
+        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        (directory / "special_tokens_map.json").write_text(
+            json.dumps(self.special_tokens_map, indent=2, ensure_ascii=False) + "\n"
+        )
+        return tuple(str(directory / name) for name in TOKENIZER_FILES)
+
+    @classmethod
+    def from_file(cls, tokenizer_file: str | os.PathLike, config: dict[str, Any] | None = None) -> FastTokenizer:
+        backend = Tokenizer.from_file(str(tokenizer_file))
+        return cls.from_backend(backend, config, name_or_path=str(Path(tokenizer_file).parent))
+
+    @classmethod
+    def from_backend(
+        cls, backend: Tokenizer, config: dict[str, Any] | None = None, name_or_path: str = ""
+    ) -> FastTokenizer:
+        """Wrap a ``tokenizers.Tokenizer``; without a config, well-known special tokens get their usual roles."""
+        backend.no_padding()
+        backend.no_truncation()
+        config = dict(config or {})
+        if not any(config.get(k) for k in SPECIAL_TOKEN_KEYS):
+            specials = [t.content for t in backend.get_added_tokens_decoder().values() if t.special]
+            for token in specials:
+                for role in _KNOWN_ROLES.get(token, ()):
+                    config.setdefault(role, token)
+        extra = config.get("additional_special_tokens") or config.get("extra_special_tokens") or []
+        if isinstance(extra, dict):  # transformers 5 may name extra tokens
+            extra = list(extra.values())
+        max_len = config.get("model_max_length") or VERY_LARGE_INTEGER
+        input_names = config.get("model_input_names") or _default_input_names(backend, config)
+        return cls(
+            backend,
+            model_max_length=min(int(max_len), VERY_LARGE_INTEGER),
+            padding_side=config.get("padding_side", "right"),
+            truncation_side=config.get("truncation_side", "right"),
+            model_input_names=input_names,
+            clean_up_tokenization_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
+            additional_special_tokens=[_token_content(t) for t in extra],
+            name_or_path=name_or_path,
+            **{k: _token_content(config.get(k)) for k in SPECIAL_TOKEN_KEYS},
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"FastTokenizer(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
+            f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
+            f"special_tokens={self.special_tokens_map})"
+        )
+
+
+def _default_input_names(backend: Tokenizer, config: dict[str, Any]) -> list[str]:
+    """transformers keeps model_input_names on the tokenizer class; without it, BERT-like pair templates
+    (segment B gets type id 1) mean the model takes token_type_ids."""
+    names = ["input_ids", "attention_mask"]
+    cls_name = str(config.get("tokenizer_class") or "")
+    if any(n in cls_name for n in ("DistilBert", "Roberta", "GPT", "T5", "Marian", "Llama")):
+        return names
+    post = json.loads(backend.to_str()).get("post_processor") or {}
+    steps = post.get("processors", [post]) if post.get("type") == "Sequence" else [post]
+    for step in steps:
+        pair = step.get("pair") or []
+        if step.get("type") == "BertProcessing" or any(
+            piece.get(kind, {}).get("type_id") for piece in pair for kind in ("Sequence", "SpecialToken")
+        ):
+            return ["input_ids", "token_type_ids", "attention_mask"]
+    return names
+
+
+def _pad_row(row: list[int], target: int, value: int, left: bool) -> list[int]:
+    missing = target - len(row)
+    if missing <= 0:
+        return list(row)
+    return [value] * missing + list(row) if left else list(row) + [value] * missing
+
+
+def _clean_up_tokenization(text: str) -> str:
+    """transformers' clean_up_tokenization: no space before punctuation and common English contractions."""
+    for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't")):
+        text = text.replace(a, b)
+    for a, b in ((" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+        text = text.replace(a, b)
+    return text
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot read ({e})") from e
+
+
+def load_tokenizer_dir(directory: Path, **overrides: Any) -> FastTokenizer:
+    """Load a tokenizer directory in the Hugging Face layout (or one with only sentencepiece/vocab files)."""
+    from massivetext.tokenization import convert
+
+    config = {**_read_json(directory / "special_tokens_map.json"), **_read_json(directory / "tokenizer_config.json")}
+    config.update(overrides)
+    if (directory / "tokenizer.json").is_file():
+        try:
+            backend = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        except Exception as e:  # the Rust side reports parse errors as plain Exceptions
+            raise ConfigError(f"{directory / 'tokenizer.json'}: not a valid tokenizer file ({e})") from e
+    else:
+        backend, defaults = convert.convert_directory(directory, config)
+        config = {**defaults, **config}
+    return FastTokenizer.from_backend(backend, config, name_or_path=str(directory))
+
+
+class AutoTokenizer:
+    """Entry point: ``AutoTokenizer.from_pretrained(dir_or_name)`` returns a ``FastTokenizer``."""
+
+    def __init__(self) -> None:
+        raise TypeError("use AutoTokenizer.from_pretrained(path_or_name)")
+
+    @classmethod
+    def from_pretrained(cls, path_or_name: str | os.PathLike, **kwargs: Any) -> FastTokenizer:
+        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name.
+
+        Keyword arguments override ``tokenizer_config.json`` (``padding_side="left"``, ``model_max_length=512``,
+        ``pad_token=...``); Hub options (``revision``, ``cache_dir``, ``token``) go to ``huggingface_hub``.
+        """
+        hub_options = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        kwargs.pop("use_fast", None)
+        kwargs.pop("trust_remote_code", None)
+        path = Path(path_or_name).expanduser()
+        if path.is_dir():
+            return load_tokenizer_dir(path, **kwargs)
+        if path.is_file():
+            from massivetext.tokenization import convert
+
+            if path.suffix == ".json":
+                return FastTokenizer.from_backend(Tokenizer.from_file(str(path)), kwargs, name_or_path=str(path))
+            backend, defaults = convert.convert_file(path)
+            return FastTokenizer.from_backend(backend, {**defaults, **kwargs}, name_or_path=str(path))
+        if os.sep in str(path_or_name) and str(path_or_name).count("/") > 1 or str(path_or_name).startswith("."):
+            raise MissingFileError(f"{path_or_name}: no such tokenizer directory or file")
+        return load_tokenizer_dir(_download(str(path_or_name), hub_options), **kwargs)
+
+
+def _download(repo_id: str, options: dict[str, Any]) -> Path:
+    """Fetch a tokenizer's files from the Hugging Face Hub (only when the name is not a local path)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        patterns = [*TOKENIZER_FILES, "*.model", "*.spm", "vocab.json", "vocab.txt", "merges.txt"]
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, **options))
+    except Exception as e:
+        raise MissingFileError(
+            f"{repo_id}: not a local tokenizer directory, and fetching it from the Hugging Face Hub failed ({e})"
+        ) from e
