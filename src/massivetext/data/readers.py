@@ -17,6 +17,7 @@ import bz2
 import csv
 import glob
 import gzip
+import io
 import json
 import lzma
 import os
@@ -116,7 +117,8 @@ def open_binary(path: str) -> IO[bytes]:
     if comp == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True, closefd=True)
+        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True, closefd=True)
+        return io.BufferedReader(raw, buffer_size=1 << 20)  # the raw reader has no line iteration
     return open(path, "rb")
 
 
@@ -260,11 +262,11 @@ def _chain_one(first, rest):
 
 
 def _read_text(path, report, strict, byte_range, sample_by: str = "line", keep_linebreaks: bool = False):
-    """``sample_by``: ``line`` (a record per non-empty line), ``paragraph`` (blank-line separated), ``document``."""
+    """``sample_by``: ``line`` (a record per line), ``paragraph`` (blank-line separated), ``document``."""
     if sample_by == "line":
         for line_no, raw in _lines(path, report, strict, byte_range):
             text = _decode(raw, path, line_no, report, strict)
-            if text is not None and (keep_linebreaks or text.strip()):
+            if text is not None:  # like Hugging Face's text loader, empty lines are records too
                 yield line_no, {"text": text + ("\n" if keep_linebreaks else "")}
         return
     if sample_by not in ("paragraph", "document"):

@@ -1,0 +1,1 @@
+"""Embedded corpora: real text every machine already has."""
