@@ -1,0 +1,152 @@
+"""Getting examples to the Trainer: dataset preparation, the resumable rank-aware batch sampler, task detection.
+
+The sampler draws one permutation per epoch from (seed, epoch) alone, cuts it into global batches of
+`per_device_batch_size * world_size` and gives each rank its slice, so that:
+  - each rank reads only its own examples;
+  - 2 ranks x batch B see exactly the examples 1 rank x batch 2B sees (same losses within float tolerance);
+  - resuming needs only (epoch, micro-batches consumed): the skipped batches are never loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import IterableDataset
+
+from massivetext.errors import ConfigError
+
+LABEL_COLUMNS = ("labels", "label", "label_ids", "shift_labels")
+
+
+class RankBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of indices for one rank; an epoch is fully determined by (seed, epoch)."""
+
+    def __init__(
+        self,
+        num_examples: int,
+        batch_size: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        skip_batches: int = 0,
+        drop_last: bool = False,
+    ):
+        self.n, self.bs, self.rank, self.world = num_examples, batch_size, rank, world_size
+        self.shuffle, self.seed, self.epoch, self.skip = shuffle, seed, epoch, skip_batches
+        # under DDP every rank must run the same number of steps: drop an incomplete global batch
+        self.drop_last = drop_last or world_size > 1
+
+    @property
+    def global_batch(self) -> int:
+        return self.bs * self.world
+
+    def num_batches(self) -> int:
+        full, rest = divmod(self.n, self.global_batch)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __len__(self) -> int:
+        return max(0, self.num_batches() - self.skip)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        for b in range(self.skip, self.num_batches()):
+            chunk = order[b * self.global_batch : (b + 1) * self.global_batch]
+            per_rank = -(-len(chunk) // self.world)  # an incomplete last batch (1 rank, or eval) splits evenly
+            mine = chunk[self.rank * per_rank : (self.rank + 1) * per_rank]
+            if len(mine):
+                yield mine.tolist()
+
+
+def is_iterable(dataset: Any) -> bool:
+    return isinstance(dataset, IterableDataset) or (
+        not hasattr(dataset, "__getitem__") and hasattr(dataset, "__iter__")
+    )
+
+
+def model_type_flags(model: torch.nn.Module) -> dict[str, bool]:
+    """What kind of model this is, from its class name and config (works for MassiveText and transformers)."""
+    name = type(model).__name__
+    config = getattr(model, "config", None)
+    enc_dec = bool(getattr(config, "is_encoder_decoder", False))
+    causal = bool(getattr(model, "is_causal_lm", False)) or (
+        not enc_dec and ("CausalLM" in name or "LMHead" in name or ("GPT" in name and "Classification" not in name))
+    )
+    masked = "MaskedLM" in name or "ForPreTraining" in name
+    return {"causal": causal and not masked, "masked": masked, "seq2seq": enc_dec}
+
+
+def forward_signature(model: torch.nn.Module) -> tuple[set[str], bool, bool]:
+    """(explicit forward parameter names, accepts **kwargs, honours num_items_in_batch / shift_labels in its loss).
+
+    transformers models that compute the loss with `self.loss_function(..., **kwargs)` honour
+    `num_items_in_batch` and `shift_labels`; those that build their own `CrossEntropyLoss()` (T5, the classifiers)
+    average per batch, and the Trainer rescales their loss instead.
+    """
+    fwd = model.forward
+    params = inspect.signature(fwd).parameters
+    names = {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    honours = "num_items_in_batch" in names
+    if not honours and var_kw:
+        try:
+            honours = "self.loss_function(" in inspect.getsource(type(model).forward)
+        except (OSError, TypeError):
+            honours = False
+    return names, var_kw, honours
+
+
+def prepare_dataset(dataset: Any, tokenizer: Any, model_params: set[str], max_length: int | None, remove_unused: bool):
+    """Lists of strings and text datasets get tokenized; unused columns of HF datasets are dropped."""
+    if dataset is None:
+        return None
+    if isinstance(dataset, Sequence) and not isinstance(dataset, str) and dataset and isinstance(dataset[0], str):
+        import datasets
+
+        dataset = datasets.Dataset.from_dict({"text": list(dataset)})
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        return dataset
+    if not isinstance(dataset, datasets.Dataset):
+        return dataset
+    columns = dataset.column_names
+    if "input_ids" not in columns:
+        text_cols = [c for c in columns if dataset.features[c].dtype == "string"]
+        if not text_cols:
+            raise ConfigError(f"dataset has neither an 'input_ids' column nor a text column (columns: {columns})")
+        if tokenizer is None:
+            raise ConfigError(f"dataset holds raw text (column {text_cols[0]!r}); pass tokenizer= to tokenize it")
+        col = "text" if "text" in text_cols else text_cols[0]
+        limit = max_length or min(int(getattr(tokenizer, "model_max_length", 1024) or 1024), 1024)
+
+        def encode(batch: dict[str, list]) -> dict[str, list]:
+            return dict(tokenizer(batch[col], truncation=True, max_length=limit))
+
+        dataset = dataset.map(encode, batched=True, remove_columns=[col])
+        columns = dataset.column_names
+    if remove_unused:
+        keep = (model_params | set(LABEL_COLUMNS) | {"special_tokens_mask"}) & set(columns)
+        if "input_ids" in keep:
+            dataset = dataset.remove_columns([c for c in columns if c not in keep])
+    return dataset
+
+
+def count_items(batch: dict[str, torch.Tensor], causal: bool) -> torch.Tensor:
+    """How many predictions this batch's loss averages over (the denominator of the token-mean loss)."""
+    if "shift_labels" in batch:
+        return (batch["shift_labels"] != -100).sum()
+    labels = batch.get("labels")
+    if labels is None:
+        return torch.tensor(0)
+    if labels.dim() >= 2:
+        return (labels[:, 1:] != -100).sum() if causal else (labels != -100).sum()
+    return torch.tensor(labels.shape[0])
