@@ -1,0 +1,125 @@
+"""Greedy generation and training step speed: MassiveText's GPT against transformers' GPT2LMHeadModel, one run.
+
+The model: GPT-2 shape, 4 layers, 4 heads, 256 wide, context 256, vocabulary 8192, random weights, loaded into
+both from one checkpoint. Each side generates ``--new`` tokens greedily from a 1-token prompt at each batch size;
+the tokens must be identical. Then forward+backward of a (batch 8, 256 tokens) step is timed on both.
+
+    python benchmarks/generate_vs_hf.py [--new 255] [--batches 1 8] [--repeats 3] [--device cpu|cuda] [--dtype ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+import transformers
+
+from massivetext.models.gpt import GPTForCausalLM
+
+
+def timed(fn, repeats: int, sync) -> tuple[float, object]:
+    out, times = None, []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        out = fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--context", type=int, default=256)
+    ap.add_argument("--vocab", type=int, default=8192)
+    ap.add_argument("--new", type=int, default=255)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--train-batch", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(
+        n_layer=args.layers,
+        n_head=args.heads,
+        n_embd=args.width,
+        n_positions=args.context,
+        vocab_size=args.vocab,
+        bos_token_id=0,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
+    hf = transformers.GPT2LMHeadModel(cfg).eval()
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d)
+        mt = GPTForCausalLM.from_pretrained(d).eval()
+    hf.to(dev, dtype)
+    mt.to(dev, dtype)
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, device {dev}, dtype {args.dtype}, "
+        f"threads {torch.get_num_threads()}, params {mt.num_parameters():,}"
+    )
+    for b in args.batches:
+        prompt = torch.randint(1, args.vocab, (b, 1), device=dev)
+        kw = dict(max_new_tokens=args.new, do_sample=False)
+        hf.generate(prompt, **{**kw, "max_new_tokens": 8})  # warm up both
+        mt.generate(prompt, **{**kw, "max_new_tokens": 8})
+        t_hf, out_hf = timed(
+            lambda: hf.generate(prompt, attention_mask=torch.ones_like(prompt), **kw), args.repeats, sync
+        )
+        t_mt, out_mt = timed(lambda: mt.generate(prompt, **kw), args.repeats, sync)
+        same = torch.equal(out_hf.cpu(), out_mt.cpu())
+        n = b * args.new
+        print(
+            f"generate batch {b}: transformers {n / t_hf:8.0f} new tok/s | massivetext {n / t_mt:8.0f} new tok/s | "
+            f"ratio {t_hf / t_mt:.2f}x | identical tokens: {same}"
+        )
+    x = torch.randint(0, args.vocab, (args.train_batch, args.context), device=dev)
+    hf.train()
+    mt.train()
+    for m in (hf, mt):  # dropout off on both: same work, comparable numbers
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = 0.0
+    mt.config.resid_pdrop = mt.config.embd_pdrop = mt.config.attn_pdrop = 0.0
+    for blk in mt.transformer.h:
+        blk.attn.dropout = blk.attn.resid_dropout = blk.mlp.dropout = 0.0
+    mt.transformer.drop = 0.0
+
+    def step(m):
+        def run():
+            m.zero_grad(set_to_none=True)
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32 and dev.type == "cuda"):
+                loss = m(x, labels=x).loss
+            loss.backward()
+            return float(loss)
+
+        return run
+
+    step(hf)()
+    step(mt)()
+    t_hf, l_hf = timed(step(hf), args.repeats, sync)
+    t_mt, l_mt = timed(step(mt), args.repeats, sync)
+    toks = x.numel()
+    print(
+        f"forward+backward batch {args.train_batch}x{args.context}: transformers {t_hf * 1000:.1f} ms "
+        f"({toks / t_hf:.0f} tok/s) | massivetext {t_mt * 1000:.1f} ms ({toks / t_mt:.0f} tok/s) | "
+        f"ratio {t_hf / t_mt:.2f}x | loss {l_hf:.4f} vs {l_mt:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
