@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ class PreTrainedModel(nn.Module):
     hf_renames: ClassVar[list[tuple[str, str]]] = []
     hf_transposed: ClassVar[list[str]] = []
     hf_ignored: ClassVar[list[str]] = []
+    hf_optional: ClassVar[list[str]] = []  # MT keys a base checkpoint may lack: a new head, freshly initialized
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -102,8 +104,12 @@ class PreTrainedModel(nn.Module):
         if unexpected:
             raise ConfigError(f"{source}: tensors the model has no place for: {unexpected[:8]}")
         missing = sorted(k for k in own if k not in mapped and k not in tied)
+        fresh = [k for k in missing if any(re.search(p, k) for p in self.hf_optional)]
+        missing = [k for k in missing if k not in fresh]
         if missing:
             raise ConfigError(f"{source}: parameters the checkpoint does not fill: {missing[:8]}")
+        if fresh:
+            warnings.warn(f"{source}: newly initialized (train them before use): {fresh}", stacklevel=3)
         for key, tensor in mapped.items():
             if key in tied:
                 continue  # the tensor it shares is loaded under its own name
@@ -116,7 +122,13 @@ class PreTrainedModel(nn.Module):
         self.tie_weights()
 
     def _materialize_rest(self) -> None:
-        """Buffers computed, not stored (sinusoids, rotary tables), are rebuilt on the CPU after a meta init."""
+        """After a meta-device build: new heads get real, initialized tensors; computed buffers (sinusoids, rotary
+        tables) are rebuilt."""
+        for module in self.modules():
+            own = list(module.parameters(recurse=False))
+            if own and all(p.is_meta for p in own):
+                module.to_empty(device="cpu", recurse=False)
+                init_one(module, self.init_std)
         for module in self.modules():
             reset = getattr(module, "reset_buffers", None)
             if reset is not None:
@@ -124,6 +136,11 @@ class PreTrainedModel(nn.Module):
 
     def tie_weights(self) -> None:
         pass
+
+    @property
+    def init_std(self) -> float:
+        c = self.config
+        return float(c.get("initializer_range") or c.get("init_std") or 0.02)
 
     def hf_state_dict(self) -> dict[str, torch.Tensor]:
         """The HF-named tensors to write: state_dict (persistent buffers only) less tied copies."""
@@ -195,17 +212,21 @@ class PreTrainedModel(nn.Module):
 def init_weights(module: nn.Module, std: float) -> None:
     """GPT-2/BERT's init: normal(0, std) for linear and embedding weights, zero biases, unit norms."""
     for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, 0.0, std)
-        elif isinstance(m, nn.LayerNorm | RMSNorm):
-            if m.weight is not None:
-                nn.init.ones_(m.weight)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
+        init_one(m, std)
+
+
+def init_one(m: nn.Module, std: float) -> None:
+    """Initialize the module's own parameters (not its children's); meta tensors are left alone."""
+    for name, p in m.named_parameters(recurse=False):
+        if p.is_meta:
+            continue
+        with torch.no_grad():
+            if isinstance(m, nn.LayerNorm | RMSNorm) and name == "weight":
+                p.fill_(1.0)
+            elif name == "bias" or isinstance(m, nn.LayerNorm):
+                p.zero_()
+            else:
+                p.normal_(0.0, std)
 
 
 class RMSNorm(nn.Module):

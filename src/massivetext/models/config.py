@@ -56,8 +56,13 @@ class ModelConfig:
             if f.name != "extra":
                 out[f.name] = getattr(self, f.name)
         out["model_type"] = self.model_type
-        if out.get("architectures") is None:
-            out.pop("architectures")
+        for key in ("architectures", "num_labels", "id2label", "label2id", "problem_type"):
+            if out.get(key) is None:  # transformers rejects None for these; absent means its default
+                out.pop(key, None)
+        if "num_labels" in out:  # transformers stores the label count as id2label/label2id
+            n = out.pop("num_labels")
+            out.setdefault("id2label", {str(i): f"LABEL_{i}" for i in range(n)})
+            out.setdefault("label2id", {v: int(k) for k, v in out["id2label"].items()})
         return dict(sorted(out.items()))
 
     def save_pretrained(self, directory: str | Path) -> None:

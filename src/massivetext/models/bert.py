@@ -1,0 +1,343 @@
+"""BERT and RoBERTa encoders (post-LN, token types; RoBERTa's position ids start after the pad id) with masked-LM,
+sequence-classification, token-classification and extractive-QA heads. Module names follow the HF checkpoints
+(``bert.encoder.layer.0.attention.self.query`` …), so the key map is the identity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from massivetext.models.base import PreTrainedModel, activation, init_weights
+from massivetext.models.config import BertConfig
+from massivetext.models.losses import token_loss
+from massivetext.models.modeling_outputs import (
+    MaskedLMOutput,
+    QuestionAnsweringOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+
+class Embeddings(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.roberta, self.pad = c.is_roberta, c.pad_token_id
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None) -> torch.Tensor:
+        B, T = input_ids.shape
+        if position_ids is None:
+            if self.roberta:  # RoBERTa counts real tokens from pad_id + 1; pads keep pad_id
+                real = input_ids.ne(self.pad).long()
+                position_ids = real.cumsum(1) * real + self.pad
+            else:
+                position_ids = torch.arange(T, device=input_ids.device).unsqueeze(0)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        x = x + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.h, self.d = c.num_attention_heads, c.hidden_size // c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.p = c.attention_probs_dropout_prob
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, C = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(B, T, self.h, self.d).transpose(1, 2)
+
+        y = F.scaled_dot_product_attention(
+            heads(self.query(x)), heads(self.key(x)), heads(self.value(x)), attn_mask=mask,
+            dropout_p=self.p if self.training else 0.0,
+        )
+        return y.transpose(1, 2).reshape(B, T, C)
+
+
+class DenseNorm(nn.Module):
+    """Dense, dropout, then LayerNorm of (x + residual): BERT's post-LN sublayer output."""
+
+    def __init__(self, c: BertConfig, d_in: int):
+        super().__init__()
+        self.dense = nn.Linear(d_in, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.self = SelfAttention(c)
+        self.output = DenseNorm(c, c.hidden_size)
+
+
+class Intermediate(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.act = activation(c.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(x))
+
+
+class Layer(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.attention = Attention(c)
+        self.intermediate = Intermediate(c)
+        self.output = DenseNorm(c, c.intermediate_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.attention.output(self.attention.self(x, mask), x)
+        return self.output(self.intermediate(x), x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(Layer(c) for _ in range(c.num_hidden_layers))
+
+
+class Pooler(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(h[:, 0]))
+
+
+class BertModel(nn.Module):
+    def __init__(self, c: BertConfig, pooler: bool = False):
+        super().__init__()
+        self.embeddings = Embeddings(c)
+        self.encoder = Encoder(c)
+        self.pooler = Pooler(c) if pooler else None
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    config_class = BertConfig
+    head_names: tuple[str, str] = ("", "")  # HF architecture for (bert, roberta)
+    pooler = False
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.base_prefix = "roberta" if config.is_roberta else "bert"
+        setattr(self, self.base_prefix, BertModel(config, pooler=self.pooler and not config.is_roberta))
+        self.hf_architecture = self.head_names[config.is_roberta]
+        # what other heads' checkpoints carry that this head does not use
+        self.hf_ignored = [r"^cls\.", r"^lm_head\.", r"^classifier\.", r"^qa_outputs\.", r"position_ids$",
+                           r"^(bert|roberta)\.pooler\."]
+        self.hf_optional = [r"^cls\.", r"^lm_head\.", r"^classifier\.", r"^qa_outputs\.", r"^(bert|roberta)\.pooler\."]
+
+    @property
+    def base(self) -> BertModel:
+        return getattr(self, self.base_prefix)
+
+    def _own_prefixes(self) -> tuple[str, ...]:
+        return ()
+
+    def hf_to_mt(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        fixed = {}
+        for k, v in state.items():  # legacy TF-era names in old .bin files
+            k = k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+            if not k.startswith(("bert.", "roberta.", "cls.", "lm_head.", "classifier.", "qa_outputs.")):
+                k = f"{self.base_prefix}.{k}"  # a bare BertModel checkpoint
+            fixed[k] = v
+        keep = self._own_prefixes()
+        return {k: v for k, v in fixed.items()
+                if k.startswith(keep) or not any(re.search(p, k) for p in self.hf_ignored)}
+
+    def encode(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None) -> torch.Tensor:
+        b = self.base
+        x = b.embeddings(input_ids, token_type_ids, position_ids)
+        mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            mask = attention_mask.bool()[:, None, None, :]
+        for layer in b.encoder.layer:
+            x = self._checkpointed(layer, x, mask)
+        return x
+
+
+class BertLMPredictionHead(nn.Module):
+    """BERT's ``cls.predictions``: transform (dense, act, LayerNorm), tied decoder, output bias."""
+
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.transform = nn.Module()
+        self.transform.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.transform.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.act = activation(c.hidden_act)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = self.transform.LayerNorm(self.act(self.transform.dense(h)))
+        return self.decoder(h) + self.bias
+
+
+class RobertaLMHead(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(F.gelu(self.dense(h)))) + self.bias
+
+
+class BertForMaskedLM(BertPreTrainedModel):
+    head_names = ("BertForMaskedLM", "RobertaForMaskedLM")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        if config.is_roberta:
+            self.lm_head = RobertaLMHead(config)
+        else:
+            self.cls = nn.Module()
+            self.cls.predictions = BertLMPredictionHead(config)
+        init_weights(self, config.initializer_range)
+        self.tie_weights()
+
+    def _own_prefixes(self) -> tuple[str, ...]:
+        return ("lm_head.",) if self.config.is_roberta else ("cls.predictions.",)
+
+    @property
+    def head(self) -> nn.Module:
+        return self.lm_head if self.config.is_roberta else self.cls.predictions
+
+    def tie_weights(self) -> None:
+        self.head.decoder.weight = self.base.embeddings.word_embeddings.weight
+
+    def tied(self) -> dict[str, str]:
+        src = f"{self.base_prefix}.embeddings.word_embeddings.weight"
+        return {("lm_head" if self.config.is_roberta else "cls.predictions") + ".decoder.weight": src}
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                num_items_in_batch=None, label_smoothing: float | None = None, **_: Any) -> MaskedLMOutput:
+        logits = self.head(self.encode(input_ids, attention_mask, token_type_ids, position_ids))
+        loss = None
+        if labels is not None:
+            ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
+            loss = token_loss(logits, labels, num_items_in_batch, ls)
+        return MaskedLMOutput(loss=loss, logits=logits)
+
+
+class RobertaClassificationHead(nn.Module):
+    def __init__(self, c: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        p = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.out_proj = nn.Linear(c.hidden_size, c.n_labels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(h[:, 0])
+        return self.out_proj(self.dropout(torch.tanh(self.dense(x))))
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    head_names = ("BertForSequenceClassification", "RobertaForSequenceClassification")
+    pooler = True
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        if config.is_roberta:
+            self.classifier = RobertaClassificationHead(config)
+        else:
+            p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+            self.dropout = nn.Dropout(p)
+            self.classifier = nn.Linear(config.hidden_size, config.n_labels)
+        init_weights(self, config.initializer_range)
+
+    def _own_prefixes(self) -> tuple[str, ...]:
+        return ("classifier.", "bert.pooler.")
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                num_items_in_batch=None, **_: Any) -> SequenceClassifierOutput:
+        h = self.encode(input_ids, attention_mask, token_type_ids, position_ids)
+        if self.config.is_roberta:
+            logits = self.classifier(h)
+        else:
+            logits = self.classifier(self.dropout(self.base.pooler(h)))
+        loss = None
+        if labels is not None:
+            n = self.config.n_labels
+            kind = self.config.problem_type or (
+                "regression" if n == 1 else
+                "single_label_classification" if labels.dtype in (torch.long, torch.int) else
+                "multi_label_classification"
+            )
+            if kind == "regression":
+                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
+            elif kind == "single_label_classification":
+                loss = token_loss(logits, labels, num_items_in_batch)
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class BertForTokenClassification(BertPreTrainedModel):
+    head_names = ("BertForTokenClassification", "RobertaForTokenClassification")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.n_labels)
+        init_weights(self, config.initializer_range)
+
+    def _own_prefixes(self) -> tuple[str, ...]:
+        return ("classifier.",)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                num_items_in_batch=None, **_: Any) -> TokenClassifierOutput:
+        logits = self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids, position_ids)))
+        loss = token_loss(logits, labels, num_items_in_batch) if labels is not None else None
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    head_names = ("BertForQuestionAnswering", "RobertaForQuestionAnswering")
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.n_labels)  # 2, as transformers builds it
+        init_weights(self, config.initializer_range)
+
+    def _own_prefixes(self) -> tuple[str, ...]:
+        return ("qa_outputs.",)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                start_positions=None, end_positions=None, **_: Any) -> QuestionAnsweringOutput:
+        logits = self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids, position_ids))
+        start, end = logits.unbind(-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            T = start.shape[1]  # answers outside the sequence are ignored, as in transformers
+            s = start_positions.view(-1).clamp(0, T)
+            e = end_positions.view(-1).clamp(0, T)
+            loss = (F.cross_entropy(start.float(), s, ignore_index=T) + F.cross_entropy(end.float(), e, ignore_index=T)) / 2
+        return QuestionAnsweringOutput(loss=loss, start_logits=start.contiguous(), end_logits=end.contiguous())
