@@ -28,8 +28,8 @@ def _cosine(step: int, *, warmup: int, total: int, min_rate: float = 0.0) -> flo
     w = _warmup(step, warmup)
     if w is not None:
         return w
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_rate + (1.0 - min_rate) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    progress = (step - warmup) / max(1, total - warmup)  # not clamped past the end, as transformers
+    return max(0.0, min_rate + (1.0 - min_rate) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def _constant(step: int, *, warmup: int) -> float:
