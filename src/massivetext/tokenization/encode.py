@@ -1,0 +1,329 @@
+"""``encode_corpus``: documents (JSONL, .zst/.gz, ...) to packed token shards, streaming, parallel and resumable.
+
+Each input file (or byte range of a big uncompressed JSONL file) is one task that writes one ``train`` and one
+``val`` shard. A task streams its records through ``massivetext.data.readers``, encodes batches of about
+``batch_chars`` characters with the Rust ``encode_batch_fast`` and appends them to the shards, so memory stays flat
+however big the corpus is. Tasks run in worker processes (spawned; each gets an equal share of the cores for the
+Rust thread pool). A task publishes its shards by rename and then writes a completion marker; a re-run skips tasks
+with a marker and redoes the rest, so ``kill -9`` and re-run gives byte-identical shards.
+
+Validation split: a document goes to ``val`` when ``xxh64(doc id) / 2**64 < val_fraction`` (the id is the record's
+``id`` field, else ``file:line``), so the split is deterministic and independent of the order or the number of
+processes. Every document is followed by the EOS id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import warnings
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from massivetext.data.readers import LoadReport, compression_of, iter_records, kind_of, resolve_files
+from massivetext.errors import BadInputError, ConfigError
+from massivetext.tokenization.shard_format import TokenShardWriter, dtype_for_vocab
+from massivetext.tokenization.sources import clean_text
+
+SPLITS = ("train", "val")
+INDEX_FORMAT = "massivetext-token-shards"
+
+
+@dataclass
+class EncodeTask:
+    key: str
+    path: str
+    byte_range: tuple[int, int] | None
+    tokenizer_file: str
+    output: str
+    eos_id: int
+    dtype: str
+    val_fraction: float
+    text_field: str
+    id_field: str
+    strict: bool
+    batch_chars: int
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _set_threads(n: int) -> None:
+    # the Rust pool reads this when it first starts, which is after the worker process starts
+    os.environ["RAYON_NUM_THREADS"] = str(n)
+    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+
+
+def _encode_batch(backend: Any, texts: list[str]) -> tuple[list[Any], int]:
+    """Encodings of texts; lone surrogates (which the Rust side refuses) are replaced, and counted."""
+    try:
+        return backend.encode_batch_fast(texts, add_special_tokens=False), 0
+    except TypeError:
+        cleaned = [clean_text(t) for t in texts]
+        fixed = sum(a is not b for a, b in zip(texts, cleaned))
+        return backend.encode_batch_fast(cleaned, add_special_tokens=False), fixed
+
+
+def run_task(task: EncodeTask) -> dict[str, Any]:
+    """Encode one input (range) into its train/val shards and write its completion marker."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_file(task.tokenizer_file)
+    backend.no_padding()
+    backend.no_truncation()
+    out = Path(task.output)
+    dtype = np.dtype(task.dtype)
+    threshold = int(task.val_fraction * 2**64)
+    report = LoadReport()
+    writers = {s: TokenShardWriter(out / s / f"{task.key}.bin", dtype) for s in SPLITS}
+    basename = os.path.basename(task.path)
+    eos = task.eos_id
+    fixed = 0
+    texts: list[str] = []
+    is_val: list[bool] = []
+    chars = 0
+
+    def write(encodings: list[Any], flags: list[bool]) -> None:
+        parts: dict[bool, list[int]] = {False: [], True: []}
+        docs = {False: 0, True: 0}
+        for enc, val in zip(encodings, flags):  # per document, not per token: ids are extended in C
+            ids = parts[val]
+            ids += enc.ids
+            ids.append(eos)
+            docs[val] += 1
+        for val, split in ((False, "train"), (True, "val")):
+            if parts[val]:
+                writers[split].write(np.array(parts[val], dtype=dtype), docs[val])
+
+    # The Rust encoder releases the GIL: encode batch k in a thread while this one parses batch k+1.
+    pool = ThreadPoolExecutor(1)
+    in_flight: tuple[Future, list[bool]] | None = None
+
+    def finish() -> None:
+        nonlocal fixed, in_flight
+        if in_flight is not None:
+            encodings, n_fixed = in_flight[0].result()
+            fixed += n_fixed
+            write(encodings, in_flight[1])
+            in_flight = None
+
+    try:
+        records = iter_records(
+            task.path, report=report, strict=task.strict, text_field=task.text_field, byte_range=task.byte_range
+        )
+        for line, rec in records:
+            text = rec[task.text_field]
+            if threshold:
+                doc_id = rec.get(task.id_field)
+                key = f"{basename}:{line}" if doc_id is None else str(doc_id)
+                is_val.append(xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass")) < threshold)
+            else:
+                is_val.append(False)
+            texts.append(text)
+            chars += len(text)
+            if chars >= task.batch_chars:
+                finish()
+                in_flight = (pool.submit(_encode_batch, backend, texts), is_val)
+                texts, is_val, chars = [], [], 0
+        finish()
+        if texts:
+            in_flight = (pool.submit(_encode_batch, backend, texts), is_val)
+            finish()
+        for w in writers.values():
+            w.close()
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    marker = {
+        "key": task.key,
+        "input": task.path,
+        "byte_range": task.byte_range,
+        "input_size": os.path.getsize(task.path),
+        "splits": {
+            s: {"file": f"{s}/{task.key}.bin", "tokens": w.n_tokens, "documents": w.n_docs} for s, w in writers.items()
+        },
+        "bad_records": report.n_bad,
+        "bad_examples": [str(b) for b in report.bad[:20]],
+        "surrogate_documents": fixed,
+        "settings": _settings(task),
+    }
+    _write_json_atomic(out / ".done" / f"{task.key}.json", marker)
+    return marker
+
+
+def _settings(task: EncodeTask) -> dict[str, Any]:
+    """What must match for a completion marker to count on a re-run."""
+    return {
+        "tokenizer_sha256": sha256_file(Path(task.output) / "tokenizer.json"),
+        "val_fraction": task.val_fraction,
+        "text_field": task.text_field,
+        "id_field": task.id_field,
+        "dtype": task.dtype,
+    }
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _key(path: str, part: int | None) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(path))[:60]
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:10]
+    return f"{stem}-{digest}" + ("" if part is None else f"-{part:04d}")
+
+
+def _ranges(path: str, part_bytes: int) -> list[tuple[int, int] | None]:
+    """Byte ranges for a big uncompressed JSONL/text file (one task each), else the whole file."""
+    size = os.path.getsize(path)
+    if compression_of(path) or kind_of(path) not in ("json", "text") or size <= part_bytes:
+        return [None]
+    n = math.ceil(size / part_bytes)
+    bounds = [size * i // n for i in range(n + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(n)]
+
+
+def encode_corpus(
+    tokenizer: Any,
+    inputs: str | os.PathLike | list[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    val_fraction: float = 0.01,
+    text_field: str = "text",
+    id_field: str = "id",
+    processes: int | None = None,
+    part_bytes: int = 256 << 20,
+    batch_chars: int = 4 << 20,
+    strict: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Encode documents to token shards under ``output`` and return the ``index.json`` it writes.
+
+    ``tokenizer`` is a ``FastTokenizer`` or a tokenizer directory; it is saved into ``output`` (the trainer reads it
+    from there) and its ``tokenizer.json`` hash goes into the index. ``processes`` defaults to the CPU count.
+    """
+    from massivetext.tokenization.tokenizer import AutoTokenizer, FastTokenizer
+
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    tok = tokenizer if isinstance(tokenizer, FastTokenizer) else AutoTokenizer.from_pretrained(tokenizer)
+    if tok.eos_token_id is None:
+        raise ConfigError("the tokenizer has no eos token to separate documents; set tok.eos_token first")
+    files = resolve_files(inputs)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        (out / split).mkdir(exist_ok=True)
+    old_hash = sha256_file(out / "tokenizer.json") if (out / "tokenizer.json").is_file() else None
+    tok.save_pretrained(out)
+    if old_hash and old_hash != sha256_file(out / "tokenizer.json") and any((out / ".done").glob("*.json")):
+        warnings.warn(f"{out}: the tokenizer changed since the last run; every input is encoded again", stacklevel=2)
+    dtype = dtype_for_vocab(len(tok))
+    if dtype.itemsize == 4:
+        warnings.warn(f"vocabulary of {len(tok)} tokens does not fit uint16: writing uint32 shards", stacklevel=2)
+    tasks = [
+        EncodeTask(_key(f, None if r is None else i), f, r, str(out / "tokenizer.json"), output=str(out),
+                   eos_id=tok.eos_token_id, dtype=dtype.str, val_fraction=val_fraction, text_field=text_field,
+                   id_field=id_field, strict=strict, batch_chars=batch_chars)
+        for f in files for i, r in enumerate(_ranges(f, part_bytes))
+    ]  # fmt: skip
+    settings = _settings(tasks[0])
+    markers: dict[str, dict[str, Any]] = {}
+    pending = []
+    for task in tasks:
+        marker = _read_marker(out, task, settings)
+        if marker is None:
+            pending.append(task)
+        else:
+            markers[task.key] = marker
+    for stale in out.glob("*/*.tmp-*"):  # leftovers of a killed run
+        stale.unlink(missing_ok=True)
+    n_proc = max(1, min(len(pending), processes or os.cpu_count() or 1))
+    bar = _progress(len(tasks), len(tasks) - len(pending), progress)
+    if n_proc == 1:
+        for task in pending:
+            markers[task.key] = run_task(task)
+            bar.update(1)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // n_proc)
+        with ProcessPoolExecutor(n_proc, mp_context=get_context("spawn"), initializer=_set_threads,
+                                 initargs=(threads,)) as pool:  # fmt: skip
+            for marker in pool.map(run_task, pending):
+                markers[marker["key"]] = marker
+                bar.update(1)
+    bar.close()
+    index = _build_index(out, tok, [markers[t.key] for t in tasks], settings, val_fraction, dtype)
+    if index["splits"]["train"]["documents"] + index["splits"]["val"]["documents"] == 0:
+        raise BadInputError(f"empty corpus: no documents with a {text_field!r} field in {len(files)} input file(s)")
+    return index
+
+
+def _read_marker(out: Path, task: EncodeTask, settings: dict[str, Any]) -> dict[str, Any] | None:
+    path = out / ".done" / f"{task.key}.json"
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same_input = marker.get("input_size") == os.path.getsize(task.path) and marker.get("byte_range") == (
+        list(task.byte_range) if task.byte_range else None
+    )
+    shards_there = all((out / s["file"]).is_file() for s in marker["splits"].values())
+    return marker if same_input and marker.get("settings") == settings and shards_there else None
+
+
+def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: dict[str, Any],
+                 val_fraction: float, dtype: np.dtype) -> dict[str, Any]:  # fmt: skip
+    splits: dict[str, Any] = {}
+    for split in SPLITS:
+        shards = [{**m["splits"][split], "input": m["input"]} for m in markers]
+        splits[split] = {
+            "shards": shards,
+            "tokens": sum(s["tokens"] for s in shards),
+            "documents": sum(s["documents"] for s in shards),
+        }
+    index = {
+        "format": INDEX_FORMAT,
+        "version": 1,
+        "dtype": dtype.name,
+        "eos_id": tok.eos_token_id,
+        "vocab_size": len(tok),
+        "tokenizer": "tokenizer.json",
+        "tokenizer_sha256": settings["tokenizer_sha256"],
+        "val_fraction": val_fraction,
+        "val_rule": "xxh64(id) / 2**64 < val_fraction (id: the record's id field, else file:line)",
+        "text_field": settings["text_field"],
+        "splits": splits,
+        "bad_records": sum(m["bad_records"] for m in markers),
+        "bad_examples": [e for m in markers for e in m["bad_examples"]][:20],
+        "surrogate_documents": sum(m["surrogate_documents"] for m in markers),
+    }
+    _write_json_atomic(out / "index.json", index)
+    return index
+
+
+def _progress(total: int, done: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, unit="shard", desc="encode", disable=not enabled)
+
+
+__all__ = ["EncodeTask", "encode_corpus", "run_task", "sha256_file"]
