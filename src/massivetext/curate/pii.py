@@ -1,0 +1,171 @@
+"""PII redaction: replace personal data and secrets with typed placeholders and count each kind.
+
+Kinds, placeholders and what counts as a hit (checked in this order, so a secret is never half-redacted as an
+e-mail, nor an e-mail's domain as an IP address):
+
+- ``SECRET`` ``<SECRET>``: PEM private key blocks, AWS access key ids (``AKIA...``), AWS secret keys after an
+  ``aws_secret_access_key`` label, GitHub tokens (``ghp_``, ``github_pat_`` ...), Slack tokens (``xox?-``),
+  Google API keys (``AIza...``), Stripe live keys.
+- ``EMAIL`` ``<EMAIL>``: ``local@domain.tld``.
+- ``IP_ADDRESS`` ``<IP_ADDRESS>``: IPv4 and IPv6 addresses that ``ipaddress`` accepts and calls global, so private,
+  loopback, link-local, documentation and reserved ranges stay; IPv4 preceded by a version word ("version 1.2.3.4",
+  "v1.2.3.4") or inside a longer dotted number (1.2.3.4.5, an OID) is not an address.
+- ``CREDIT_CARD`` ``<CREDIT_CARD>``: 13 to 19 digits (single spaces or dashes allowed between groups) that pass the
+  Luhn check and start like a card of a major network (Visa 4, Mastercard 51-55/2221-2720, Amex 34/37, Discover
+  6011/65, JCB 35, Diners 36/38), which excludes ISBN-13s (978/979) even when they happen to pass Luhn.
+- ``PHONE`` ``<PHONE>``: ``+`` and a country code then 7 to 13 more digits in groups, or a North American number
+  ``(555) 123-4567`` / ``555-123-4567`` / ``555.123.4567`` (one separator kind). Dates (2024-05-12), version
+  numbers, ISBNs and plain long numbers do not have these shapes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from massivetext.curate.pipeline import Step
+
+PLACEHOLDERS = {
+    "SECRET": "<SECRET>",
+    "EMAIL": "<EMAIL>",
+    "IP_ADDRESS": "<IP_ADDRESS>",
+    "CREDIT_CARD": "<CREDIT_CARD>",
+    "PHONE": "<PHONE>",
+}
+
+# each secret pattern with literals of which one must be in the text before the (slower) regex runs
+_SECRETS = [
+    (
+        ("PRIVATE KEY",),
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+        ),
+    ),
+    (
+        ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
+        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+    ),
+    (
+        ("ecret", "ECRET"),
+        re.compile(r"(?P<keep>(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"),
+    ),
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{60,}"),
+    ),
+    (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])")),
+    (("k_live_",), re.compile(r"\b[sr]k_live_[0-9A-Za-z]{24,}")),
+]
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
+)
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d|\w)")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+_VERSION_BEFORE = re.compile(r"(?:\b(?:version|ver|release|build|v)\.?\s*|\bv)$", re.IGNORECASE)
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|6011|65|35|3[68]")
+_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,4}){2,5}(?![\w-]|\.\d)")
+_PHONE_NANP = re.compile(r"(?:\(\d{3}\) ?|\b\d{3}-)\d{3}-\d{4}\b(?!-)|\b\d{3}\.\d{3}\.\d{4}\b(?!\.\d)")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _is_public_ip(s: str) -> bool:
+    try:
+        return ipaddress.ip_address(s).is_global
+    except ValueError:
+        return False
+
+
+@dataclass(kw_only=True)
+class PIIRedactor(Step):
+    """Replace PII with typed placeholders; ``redact(text) -> (new_text, counts by kind)``.
+
+    ``kinds``: which of SECRET, EMAIL, IP_ADDRESS, CREDIT_CARD, PHONE to redact (default: all).
+    """
+
+    name: str = "pii"
+    kinds: list[str] | tuple[str, ...] = ("SECRET", "EMAIL", "IP_ADDRESS", "CREDIT_CARD", "PHONE")
+    placeholders: dict[str, str] = field(default_factory=lambda: dict(PLACEHOLDERS))
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(PLACEHOLDERS)
+        if unknown:
+            raise TypeError(f"unknown PII kinds {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}")
+
+    def _subs(self) -> list[tuple[str, tuple[str, ...] | None, re.Pattern, Callable[[re.Match], bool]]]:
+        def ipv4_ok(m: re.Match) -> bool:
+            before = m.string[max(0, m.start() - 12) : m.start()]
+            return _is_public_ip(m.group()) and not _VERSION_BEFORE.search(before)
+
+        def ipv6_ok(m: re.Match) -> bool:
+            return m.group().count(":") >= 3 and _is_public_ip(m.group())
+
+        def card_ok(m: re.Match) -> bool:
+            digits = re.sub(r"[ -]", "", m.group())
+            return 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
+
+        def phone_ok(m: re.Match) -> bool:
+            return 10 <= sum(c.isdigit() for c in m.group()) <= 15
+
+        def always(m: re.Match) -> bool:
+            return True
+
+        table = {
+            "SECRET": [(lits, pat, always) for lits, pat in _SECRETS],
+            "EMAIL": [(("@",), _EMAIL, always)],
+            "IP_ADDRESS": [((".",), _IPV4, ipv4_ok), ((":",), _IPV6, ipv6_ok)],
+            "CREDIT_CARD": [(None, _CARD, card_ok)],
+            "PHONE": [(("+",), _PHONE_INTL, phone_ok), (None, _PHONE_NANP, always)],
+        }
+        # fixed order, see the module docstring
+        return [(kind, *entry) for kind in PLACEHOLDERS if kind in self.kinds for entry in table[kind]]
+
+    def redact(self, text: str) -> tuple[str, dict[str, int]]:
+        subs = self.__dict__.get("_compiled")
+        if subs is None:
+            subs = self.__dict__["_compiled"] = self._subs()
+        counts: dict[str, int] = {}
+        for kind, literals, pat, ok in subs:
+            if literals is not None and not any(lit in text for lit in literals):
+                continue
+            placeholder = self.placeholders[kind]
+            n = 0
+
+            def repl(m: re.Match, ok=ok, placeholder=placeholder) -> str:
+                nonlocal n
+                if ok(m):
+                    n += 1
+                    keep = m.groupdict().get("keep")  # a label kept before the secret
+                    return keep + placeholder if keep else placeholder
+                return m.group()
+
+            text = pat.sub(repl, text)
+            if n:
+                counts[kind] = counts.get(kind, 0) + n
+        return text, counts
+
+    def __call__(self, docs, ctx):
+        count = ctx.stats.count
+        for doc in docs:
+            new, counts = self.redact(doc.text)
+            if counts:
+                doc.text = new
+                for kind, n in counts.items():
+                    count(self.name, kind, n)
+                count(self.name, "docs_with_pii")
+            yield doc
+
+    def config(self) -> dict:
+        return {"name": self.name, "kinds": list(self.kinds), "placeholders": self.placeholders}

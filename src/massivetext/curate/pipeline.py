@@ -1,0 +1,462 @@
+"""Steps and the Pipeline that streams documents through them.
+
+A **Step** has a ``name`` and ``__call__(docs, ctx) -> docs``: it consumes and yields ``Document`` s lazily, so a
+worker's memory stays flat whatever the corpus size. A step that removes a document records it with
+``ctx.stats.drop(step.name, reason, doc)``. A **Filter** only needs ``check(text) -> (keep, reason)`` and may be
+limited to some ``sources`` (glob patterns such as ``"prose/*"``; documents of other sources pass untouched,
+documents without a source are treated as matching). A **GlobalStep** (deduplication, decontamination) must see the
+whole run first: the pipeline cuts its step list at each GlobalStep into segments, runs a segment over all tasks
+writing intermediate shards to ``_work/stage-k/``, calls ``global_step.prepare(shards, workdir, executor, stats)``,
+then runs the next segment over those shards with the GlobalStep applied first as an ordinary step.
+
+Resumable and exact: each task writes its shard atomically, then a completion marker ``_work/done/seg<k>-<task>.json``
+holding its statistics; a re-run skips tasks with a marker, so after a crash the output is byte-identical to an
+uninterrupted run. Task planning never depends on the number of workers, so workers=1 and workers=N agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from massivetext.curate.document import Document
+from massivetext.curate.io import (
+    FORMATS,
+    ReadOptions,
+    ShardWriter,
+    Task,
+    atomic_write_text,
+    output_record,
+    plan_tasks,
+    read_task,
+    write_intermediate,
+)
+from massivetext.curate.stats import Stats, length_bin
+from massivetext.data.readers import LoadReport, resolve_files
+from massivetext.errors import ConfigError
+
+DEFAULT_TASK_BYTES = 32 * 1024 * 1024
+
+
+class Step:
+    """Base of all steps. Subclasses set ``name`` and implement ``__call__``."""
+
+    name: str = "step"
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """Parameters that define what the step does (part of a run's fingerprint, so resume refuses a changed
+        pipeline)."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+@dataclass(kw_only=True)
+class Filter(Step):
+    """A step that keeps or drops each document by its text alone."""
+
+    name: str = "filter"
+    sources: list[str] | None = None
+
+    def check(self, text: str) -> tuple[bool, str | None]:
+        """``(True, None)`` to keep ``text``, ``(False, reason)`` to drop it."""
+        raise NotImplementedError
+
+    def applies_to(self, source: str | None) -> bool:
+        if self.sources is None or source is None:
+            return True
+        pat = self.__dict__.get("_sources_re")
+        if pat is None:
+            pat = re.compile("|".join(fnmatch.translate(s) for s in self.sources) or "(?!)")
+            self.__dict__["_sources_re"] = pat
+        return pat.match(source) is not None
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        check, drop, name = self.check, ctx.stats.drop, self.name
+        for doc in docs:
+            if self.sources is not None and not self.applies_to(doc.source):
+                yield doc
+                continue
+            keep, reason = check(doc.text)
+            if keep:
+                yield doc
+            else:
+                drop(name, reason or "dropped", doc)
+
+
+class GlobalStep(Step):
+    """A step that needs the whole run before it can decide (see the module docstring)."""
+
+    def prepare(self, shards: list[str], workdir: str, executor: Any, stats: Stats) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class TaskContext:
+    task: Task
+    stats: Stats
+    output_dir: str
+    workdir: str
+    segment: int = 0
+    strict: bool = False
+    text_field: str = "text"
+
+
+# step type name -> "module:Class"; imported on first use, so a recipe naming a step whose module is missing fails
+# with one clear line only when that step is built. Add a step type with one line here.
+STEP_TYPES: dict[str, str] = {
+    "GopherQualityFilter": "massivetext.curate.quality:GopherQualityFilter",
+    "GopherRepetitionFilter": "massivetext.curate.repetition:GopherRepetitionFilter",
+    "PIIRedactor": "massivetext.curate.pii:PIIRedactor",
+    "ExactDeduplicator": "massivetext.curate.dedup.exact:ExactDeduplicator",
+    "MinHashDeduplicator": "massivetext.curate.dedup.minhash:MinHashDeduplicator",
+    "Decontaminator": "massivetext.curate.decontaminate:Decontaminator",
+}
+
+
+def step_class(type_name: str) -> type:
+    target = STEP_TYPES.get(type_name)
+    if target is None:
+        raise ConfigError(f"unknown step type {type_name!r}; known: {', '.join(sorted(STEP_TYPES))}")
+    module, _, cls = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ModuleNotFoundError, AttributeError) as e:
+        raise ConfigError(f"step type {type_name!r} is not available ({e})") from e
+
+
+def build_step(spec: dict[str, Any]) -> Step:
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigError(f"a recipe step needs a 'type': {spec!r}")
+    params = {k: v for k, v in spec.items() if k != "type"}
+    cls = step_class(spec["type"])
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise ConfigError(f"bad parameters for {spec['type']}: {e}") from e
+
+
+def recipe_path(name_or_path: str) -> str:
+    """A built-in recipe name (``massivetext``) or a YAML file."""
+    if os.path.exists(name_or_path):
+        return name_or_path
+    here = os.path.join(os.path.dirname(os.path.dirname(__file__)), "recipes", f"{name_or_path}.yaml")
+    if os.path.exists(here):
+        return here
+    raise ConfigError(f"no recipe {name_or_path!r} (neither a file nor a built-in recipe)")
+
+
+def load_recipe(recipe: str | dict[str, Any]) -> list[Step]:
+    """Steps of a recipe: a dict ``{"steps": [{"type": ..., params...}]}``, a YAML file or a built-in name."""
+    if isinstance(recipe, str):
+        import yaml
+
+        path = recipe_path(recipe)
+        try:
+            with open(path, encoding="utf-8") as f:
+                recipe = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read recipe {path}: {e}") from e
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("steps"), list):
+        raise ConfigError("a recipe is a mapping with a 'steps' list")
+    return [build_step(s) for s in recipe["steps"]]
+
+
+def _unique_names(steps: list[Step]) -> None:
+    seen: dict[str, int] = {}
+    for s in steps:
+        n = seen.get(s.name, 0)
+        seen[s.name] = n + 1
+        if n:
+            s.name = f"{s.name}-{n + 1}"
+
+
+def _metered(step: Step, upstream: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+    """Run ``step`` over ``upstream``, counting docs and bytes in and out and the time spent in the step itself."""
+    s = ctx.stats.step(step.name)
+    up_time = [0.0]
+    clock = time.perf_counter
+
+    def inflow() -> Iterator[Document]:
+        it = iter(upstream)
+        while True:
+            t = clock()
+            doc = next(it, None)
+            up_time[0] += clock() - t
+            if doc is None:
+                return
+            s.docs_in += 1
+            s.bytes_in += doc.nbytes
+            yield doc
+
+    out = iter(step(inflow(), ctx))
+    while True:
+        t, u = clock(), up_time[0]
+        doc = next(out, None)
+        s.seconds += clock() - t - (up_time[0] - u)
+        if doc is None:
+            return
+        s.docs_out += 1
+        s.bytes_out += doc.nbytes
+        yield doc
+
+
+@dataclass
+class _Job:
+    pipeline: Pipeline
+    segment: int
+    task: Task
+    output_dir: str
+    strict: bool
+
+
+def _paths(output_dir: str, segment: int, n_segments: int, task: int, fmt: str) -> tuple[str, str]:
+    work = os.path.join(output_dir, "_work")
+    marker = os.path.join(work, "done", f"seg{segment}-{task:05d}.json")
+    if segment == n_segments - 1:
+        shard = os.path.join(output_dir, f"part-{task:05d}{FORMATS[fmt]}")
+    else:
+        shard = os.path.join(work, f"stage-{segment}", f"part-{task:05d}.jsonl.zst")
+    return shard, marker
+
+
+def run_task(job: _Job) -> dict[str, Any]:
+    """Run one task of one segment; returns its statistics (also saved in its completion marker)."""
+    p, k = job.pipeline, job.segment
+    segments = p.segments()
+    steps = segments[k]
+    last = k == len(segments) - 1
+    shard, marker = _paths(job.output_dir, k, len(segments), job.task.index, p.output_format)
+    work = os.path.join(job.output_dir, "_work")
+    stats = Stats()
+    ctx = TaskContext(job.task, stats, job.output_dir, work, k, job.strict, p.read.text_field)
+    report = LoadReport()
+    errors_final = os.path.join(work, "errors", f"task-{job.task.index:05d}.jsonl")
+    if k == 0:
+        os.makedirs(os.path.dirname(errors_final), exist_ok=True)
+        report.errors_file = f"{errors_final}.tmp-{os.getpid()}"
+        open(report.errors_file, "w").close()
+    removed = None
+    if p.write_removed:
+        removed = ShardWriter(os.path.join(job.output_dir, "removed", f"seg{k}-{job.task.index:05d}.jsonl.zst"))
+
+        def sink(step_name: str, reason: str, doc: Document, _drop=stats.drop) -> None:
+            _drop(step_name, reason, doc)
+            removed.write(
+                {
+                    "step": step_name,
+                    "reason": reason,
+                    "file": doc.file,
+                    "line": doc.line,
+                    "record": output_record(doc, p.read.text_field),
+                }
+            )
+
+        stats.drop = sink  # type: ignore[method-assign]
+
+    docs: Iterator[Document] = read_task(job.task, p.read, report, job.strict)
+    if k == 0:
+        docs = _count_read(docs, stats)
+    for step in steps:
+        docs = _metered(step, docs, ctx)
+    try:
+        with ShardWriter(shard, p.output_format if last else "jsonl") as w:
+            for doc in docs:
+                if last:
+                    w.write(output_record(doc, p.read.text_field))
+                    stats.kept_hist[length_bin(doc.nbytes)] += 1
+                else:
+                    write_intermediate(w, doc, p.read.text_field)
+            stats.docs_written = w.n if last else 0
+            stats.bytes_written = w.nbytes if last else 0
+        if removed is not None:
+            removed.close()
+    except BaseException:
+        if removed is not None:
+            removed.abort()
+        raise
+    if k == 0:
+        stats.bad_records = report.n_bad
+        for b in report.bad:
+            key = re.split(r"[:(]", b.reason, maxsplit=1)[0].strip()
+            stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
+        os.replace(report.errors_file, errors_final)
+    if "drop" in vars(stats):
+        del stats.drop
+    d = stats.to_dict()
+    atomic_write_text(marker, json.dumps(d, ensure_ascii=False))
+    return d
+
+
+def _count_read(docs: Iterator[Document], stats: Stats) -> Iterator[Document]:
+    for doc in docs:
+        n = doc.nbytes
+        stats.docs_read += 1
+        stats.bytes_read += n
+        stats.read_hist[length_bin(n)] += 1
+        yield doc
+
+
+class Pipeline:
+    """A list of steps run over input files.
+
+    ``Pipeline(steps).run(inputs, output_dir, workers=N)`` reads ``inputs`` (files, directories, globs; JSONL,
+    JSON, CSV, text, Parquet, compressed), runs every document through ``steps`` and writes
+    ``output_dir/part-XXXXX.jsonl.zst`` (or ``.parquet``), ``stats.json``, ``errors.jsonl`` and ``report.html``.
+    """
+
+    def __init__(
+        self,
+        steps: list[Step] | str,
+        *,
+        text_field: str = "text",
+        id_field: str = "id",
+        source_field: str = "source",
+        input_kind: str | None = None,
+        text_sample_by: str = "document",
+        output_format: str = "jsonl",
+        write_removed: bool = False,
+        task_bytes: int = DEFAULT_TASK_BYTES,
+    ):
+        self.steps = load_recipe(steps) if isinstance(steps, str) else list(steps)
+        _unique_names(self.steps)
+        if output_format not in FORMATS:
+            raise ConfigError(f"unknown output format {output_format!r}; use one of {', '.join(FORMATS)}")
+        if task_bytes < 1:
+            raise ConfigError("task_bytes must be positive")
+        self.read = ReadOptions(text_field, id_field, source_field, input_kind, text_sample_by)
+        self.output_format = output_format
+        self.write_removed = write_removed
+        self.task_bytes = task_bytes
+
+    @classmethod
+    def from_recipe(cls, recipe: str | dict[str, Any], **kwargs: Any) -> Pipeline:
+        return cls(load_recipe(recipe), **kwargs)
+
+    def segments(self) -> list[list[Step]]:
+        """The step list cut at each GlobalStep; a GlobalStep starts the segment after the one it needs to see."""
+        segs: list[list[Step]] = [[]]
+        for s in self.steps:
+            if isinstance(s, GlobalStep):
+                segs.append([s])
+            else:
+                segs[-1].append(s)
+        return segs
+
+    def fingerprint(self, tasks: list[Task]) -> dict[str, Any]:
+        return json.loads(
+            json.dumps(
+                {
+                    "steps": [[type(s).__name__, s.config()] for s in self.steps],
+                    "read": dataclasses.asdict(self.read),
+                    "output_format": self.output_format,
+                    "task_bytes": self.task_bytes,
+                    "tasks": [dataclasses.asdict(t) for t in tasks],
+                    "files": {f: os.path.getsize(f) for t in tasks for f in t.files},
+                },
+                default=str,
+            )
+        )
+
+    def run(
+        self,
+        inputs: str | os.PathLike | Iterable[str | os.PathLike],
+        output_dir: str | os.PathLike,
+        workers: int | None = None,
+        executor: Any = None,
+        strict: bool = False,
+        resume: bool = True,
+        progress: bool = True,
+        ray_address: str | None = None,
+        report: bool = True,
+    ) -> Stats:
+        from massivetext.curate.executors import get_executor
+
+        t0 = time.perf_counter()
+        out = os.fspath(output_dir)
+        files = resolve_files(inputs)
+        tasks = plan_tasks(files, self.task_bytes, self.read)
+        work = os.path.join(out, "_work")
+        plan_file = os.path.join(work, "plan.json")
+        plan = self.fingerprint(tasks)
+        if not resume and os.path.isdir(out):
+            shutil.rmtree(work, ignore_errors=True)
+            for name in os.listdir(out):
+                if name.startswith("part-") or name in ("stats.json", "errors.jsonl", "report.html", "removed"):
+                    p = os.path.join(out, name)
+                    shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+        if os.path.exists(plan_file):
+            with open(plan_file, encoding="utf-8") as f:
+                old = json.load(f)
+            if old != plan:
+                raise ConfigError(
+                    f"{out} holds a different run (other inputs, steps or options); "
+                    "use another output directory or resume=False (--no-resume)"
+                )
+        atomic_write_text(plan_file, json.dumps(plan, ensure_ascii=False))
+        ex = get_executor(executor, workers, ray_address)
+        if hasattr(ex, "progress"):
+            ex.progress = progress
+        segments = self.segments()
+        run_stats = Stats()
+        seg_tasks = tasks
+        for k, seg in enumerate(segments):
+            if k > 0:
+                glob_step = seg[0]
+                shards = [_paths(out, k - 1, len(segments), t.index, "jsonl")[0] for t in seg_tasks]
+                assert isinstance(glob_step, GlobalStep)
+                glob_step.prepare(shards, os.path.join(work, f"global-{glob_step.name}"), ex, run_stats)
+                seg_tasks = [Task(i, [s], intermediate=True) for i, s in enumerate(shards)]
+            todo = [t for t in seg_tasks if not os.path.exists(_paths(out, k, len(segments), t.index, "jsonl")[1])]
+            ex.map(run_task, [_Job(self, k, t, out, strict) for t in todo], desc=f"curate {k + 1}/{len(segments)}")
+            for t in seg_tasks:
+                run_stats.merge(Stats.load(_paths(out, k, len(segments), t.index, "jsonl")[1]))
+        self._merge_errors(out, tasks)
+        run_stats.extra.setdefault("run", {})
+        run_stats.extra["run"] = {
+            "tasks": len(tasks),
+            "files": len(files),
+            "seconds": time.perf_counter() - t0,
+            "steps": [s.name for s in self.steps],
+        }
+        run_stats.save(os.path.join(out, "stats.json"))
+        if report:
+            from massivetext.curate.report import write_report
+
+            write_report(run_stats, os.path.join(out, "report.html"), [s.name for s in self.steps])
+        return run_stats
+
+    @staticmethod
+    def _merge_errors(out: str, tasks: list[Task]) -> None:
+        parts = []
+        for t in tasks:
+            p = os.path.join(out, "_work", "errors", f"task-{t.index:05d}.jsonl")
+            if os.path.exists(p):
+                with open(p, encoding="utf-8") as f:
+                    parts.append(f.read())
+        atomic_write_text(os.path.join(out, "errors.jsonl"), "".join(parts))
+
+
+def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
+    """Run steps over plain texts in this process (no files): the kept, possibly changed, texts and the stats."""
+    stats = Stats()
+    ctx = TaskContext(Task(0, []), stats, "", "")
+    docs: Iterator[Document] = (Document(str(i), t, order=(0, i)) for i, t in enumerate(texts))
+    for s in steps:
+        docs = _metered(s, docs, ctx)
+    return [d.text for d in docs], stats
+
+
+__all__ = ["Filter", "GlobalStep", "Pipeline", "STEP_TYPES", "Step", "TaskContext", "apply", "load_recipe", "run_task"]

@@ -1,0 +1,103 @@
+"""Gopher's quality filter (Rae et al. 2021, Appendix A, "Quality filtering"), fast and exact to its definitions.
+
+Words, word lengths, symbol words and lines are defined in ``massivetext.curate.text_units``. Rules, in the order
+they are checked (the first that fails names the drop reason):
+
+==================  ===========================================================================  =========
+reason              rule (drop when ...)                                                         default
+==================  ===========================================================================  =========
+too_few_words       fewer than ``min_words`` non-symbol words                                    50
+too_many_words      more than ``max_words`` non-symbol words                                     100,000
+short_words         mean word length of non-symbol words below ``min_mean_word_length``          3
+long_words          mean word length above ``max_mean_word_length``                              10
+hash_ratio          occurrences of "#" per non-symbol word above ``max_symbol_word_ratio``       0.1
+ellipsis_ratio      occurrences of "..." or "…" per non-symbol word above ``max_symbol_word_ratio`` 0.1
+bullet_lines        fraction of lines starting with a bullet above ``max_bullet_lines_ratio``   0.9
+ellipsis_lines      fraction of lines ending with "..." or "…" above ``max_ellipsis_lines_ratio``  0.3
+alpha_words         fraction of words (symbol words included) with an alphabetic character
+                    below ``min_alpha_words_ratio``                                             0.8
+stop_words          fewer than ``min_stop_words`` distinct stop words (case-insensitive, word
+                    length definition applies: ``"The,"`` counts as ``the``)                    2
+==================  ===========================================================================  =========
+
+A threshold set to ``None`` disables its rule. DataTrove (``datatrove.pipeline.filters.GopherQualityFilter``)
+applies the same rules to spaCy tokens, where every punctuation mark is a word; see the benchmark for the
+consequences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from massivetext.curate.pipeline import Filter
+from massivetext.curate.text_units import PUNCTUATION, lines
+
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
+ELLIPSES = ("...", "…")
+# a word without an alphabetic character: only digits, underscores, punctuation or symbols between whitespace
+_NO_ALPHA_WORD = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
+
+
+@dataclass(kw_only=True)
+class GopherQualityFilter(Filter):
+    name: str = "gopher_quality"
+    min_words: int | None = 50
+    max_words: int | None = 100_000
+    min_mean_word_length: float | None = 3
+    max_mean_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    min_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: tuple[str, ...] | list[str] = STOP_WORDS
+    bullets: tuple[str, ...] | list[str] = BULLETS
+
+    def __post_init__(self) -> None:
+        self._stop = frozenset(w.lower() for w in self.stop_words)
+        self._bullets = tuple(self.bullets)
+
+    def check(self, text: str) -> tuple[bool, str | None]:
+        words = text.split()
+        stripped = [w.strip(PUNCTUATION) for w in words]
+        lens = list(map(len, stripped))
+        n = len(lens) - lens.count(0)  # non-symbol words
+        if self.min_words is not None and n < self.min_words:
+            return False, "too_few_words"
+        if self.max_words is not None and n > self.max_words:
+            return False, "too_many_words"
+        mean = sum(lens) / n if n else 0.0
+        if self.min_mean_word_length is not None and mean < self.min_mean_word_length:
+            return False, "short_words"
+        if self.max_mean_word_length is not None and mean > self.max_mean_word_length:
+            return False, "long_words"
+        r = self.max_symbol_word_ratio
+        if r is not None:
+            if text.count("#") > r * n:
+                return False, "hash_ratio"
+            if text.count("...") + text.count("…") > r * n:
+                return False, "ellipsis_ratio"
+        if self.max_bullet_lines_ratio is not None or self.max_ellipsis_lines_ratio is not None:
+            ls = lines(text)
+            n_lines = len(ls) or 1
+            if self.max_bullet_lines_ratio is not None:
+                bullets = self._bullets
+                if sum(1 for s in ls if s.startswith(bullets)) > self.max_bullet_lines_ratio * n_lines:
+                    return False, "bullet_lines"
+            if self.max_ellipsis_lines_ratio is not None:
+                if sum(1 for s in ls if s.endswith(ELLIPSES)) > self.max_ellipsis_lines_ratio * n_lines:
+                    return False, "ellipsis_lines"
+        if self.min_alpha_words_ratio is not None and words:
+            n_alpha = len(words) - len(_NO_ALPHA_WORD.findall(text))
+            if n_alpha < self.min_alpha_words_ratio * len(words):
+                return False, "alpha_words"
+        if self.min_stop_words is not None:
+            found = self._stop.intersection(map(str.lower, stripped))
+            if len(found) < self.min_stop_words:
+                return False, "stop_words"
+        return True, None
+
+    def config(self) -> dict:
+        return {k: v for k, v in super().config().items() if not k.startswith("_")}

@@ -1,0 +1,143 @@
+"""Gopher's repetition filter (Rae et al. 2021, Appendix A, Table A1), with exact character counting.
+
+Words, lines and paragraphs are defined in ``massivetext.curate.text_units``. A *duplicate* line (paragraph,
+n-gram occurrence) is one equal to an earlier one in the same document; the first occurrence is not a duplicate.
+Fractions, each compared with its threshold (drop when above), in the order checked:
+
+==================  =======================================================================  =======
+reason              fraction                                                                 default
+==================  =======================================================================  =======
+dup_para_frac       duplicate paragraphs / paragraphs                                        0.30
+dup_para_char_frac  characters in duplicate paragraphs / characters in paragraphs            0.20
+dup_line_frac       duplicate lines / lines                                                  0.30
+dup_line_char_frac  characters in duplicate lines / characters in lines                      0.20
+top_{n}gram         characters in the words covered by the most frequent word n-gram
+                    (n = 2, 3, 4), if it occurs at least twice / characters in words          0.20, 0.18, 0.16
+dup_{n}gram         characters in the words covered by duplicate n-gram occurrences
+                    (n = 5 .. 10) / characters in words                                       0.15 .. 0.10
+==================  =======================================================================  =======
+
+"Characters in words" counts the characters of the words themselves (no whitespace). Every character is counted
+once, however many (overlapping) n-grams cover it, so the fractions never exceed 1. A tie for the most frequent
+n-gram goes to the one spanning more characters. The empty document is dropped as ``empty``.
+
+Speed: words get integer ids (first-occurrence index, one C-level pass through a dict), n-gram ids are built from
+(n-1)-gram ids with ``numpy.unique`` (exact: no hashing), coverage is marked with ``bincount`` + ``cumsum``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from massivetext.curate.pipeline import Filter
+from massivetext.curate.text_units import lines, paragraphs
+
+TOP_NGRAMS = ((2, 0.20), (3, 0.18), (4, 0.16))
+DUP_NGRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
+
+
+def duplicates(items: list[str]) -> tuple[int, int, int]:
+    """(duplicate items, characters in duplicate items, characters in all items)."""
+    total = sum(map(len, items))
+    uniq = set(items)
+    return len(items) - len(uniq), total - sum(map(len, uniq)), total
+
+
+def _covered_chars(starts: np.ndarray, n: int, lens: np.ndarray) -> int:
+    """Characters of the words covered by n-grams starting at ``starts`` (each word counted once)."""
+    m = len(lens)
+    depth = np.cumsum(np.bincount(starts, minlength=m + 1)[: m + 1] - np.bincount(starts + n, minlength=m + 1)[: m + 1])
+    return int(lens[depth[:m] > 0].sum())
+
+
+def ngram_fractions(words: list[str], top: tuple[int, ...], dup: tuple[int, ...]) -> dict[str, float]:
+    """All n-gram fractions of a word list (see the module docstring): ``{"top_2gram": ..., "dup_5gram": ...}``."""
+    out: dict[str, float] = {f"top_{n}gram": 0.0 for n in top} | {f"dup_{n}gram": 0.0 for n in dup}
+    for _ in _ngram_fractions(words, top, dup, out):
+        pass
+    return out
+
+
+def _ngram_fractions(words, top, dup, out):
+    """Yield (name, fraction) in order n = 2, 3, ... so a caller can stop at the first one too high."""
+    m = len(words)
+    if m < 2:
+        return
+    lens = np.fromiter(map(len, words), np.int64, m)
+    total = int(lens.sum())
+    first_seen: dict[str, int] = {}
+    ids = np.fromiter(map(first_seen.setdefault, words, range(m)), np.int64, m)
+    want_top, want_dup = set(top), set(dup)
+    top_done = not want_top
+    dup_done = not want_dup
+    cur = ids  # ids of the (n-1)-grams starting at each position, all < m
+    for n in range(2, max((*top, *dup)) + 1):
+        if n > m or (top_done and dup_done):
+            return
+        key = cur[:-1] * m + ids[n - 1 :]
+        _, first, cur = np.unique(key, return_index=True, return_inverse=True)
+        cur = cur.reshape(-1)
+        if n in want_top and not top_done:
+            counts = np.bincount(cur)
+            c = int(counts.max())
+            if c < 2:
+                top_done = True  # no n-gram repeats, so no longer one does
+            else:
+                cand = np.flatnonzero(counts == c)
+                cs = np.concatenate(([0], np.cumsum(lens)))
+                span = cs[first[cand] + n] - cs[first[cand]]
+                best = cand[int(np.argmax(span))]
+                frac = _covered_chars(np.flatnonzero(cur == best), n, lens) / total if total else 0.0
+                out[f"top_{n}gram"] = frac
+                yield f"top_{n}gram", frac
+        if n in want_dup and not dup_done:
+            is_dup = np.ones(len(cur), bool)
+            is_dup[first] = False
+            starts = np.flatnonzero(is_dup)
+            if len(starts) == 0:
+                dup_done = True  # no duplicate n-gram, so no duplicate longer one
+            else:
+                frac = _covered_chars(starts, n, lens) / total if total else 0.0
+                out[f"dup_{n}gram"] = frac
+                yield f"dup_{n}gram", frac
+
+
+@dataclass(kw_only=True)
+class GopherRepetitionFilter(Filter):
+    name: str = "gopher_repetition"
+    dup_para_frac: float | None = 0.30
+    dup_para_char_frac: float | None = 0.20
+    dup_line_frac: float | None = 0.30
+    dup_line_char_frac: float | None = 0.20
+    top_ngrams: list[tuple[int, float]] | tuple = field(default=TOP_NGRAMS)
+    dup_ngrams: list[tuple[int, float]] | tuple = field(default=DUP_NGRAMS)
+
+    def __post_init__(self) -> None:
+        self._limits = {f"top_{n}gram": float(t) for n, t in self.top_ngrams} | {
+            f"dup_{n}gram": float(t) for n, t in self.dup_ngrams
+        }
+        self._top = tuple(int(n) for n, _ in self.top_ngrams)
+        self._dup = tuple(int(n) for n, _ in self.dup_ngrams)
+
+    def check(self, text: str) -> tuple[bool, str | None]:
+        if not text.strip():
+            return False, "empty"
+        for units, (count_max, char_max), what in (
+            (paragraphs(text), (self.dup_para_frac, self.dup_para_char_frac), "para"),
+            (lines(text), (self.dup_line_frac, self.dup_line_char_frac), "line"),
+        ):
+            n_dup, dup_chars, total = duplicates(units)
+            if count_max is not None and n_dup > count_max * len(units):
+                return False, f"dup_{what}_frac"
+            if char_max is not None and dup_chars > char_max * total:
+                return False, f"dup_{what}_char_frac"
+        limits = self._limits
+        for name, frac in _ngram_fractions(text.split(), self._top, self._dup, {}):
+            if frac > limits[name]:
+                return False, name
+        return True, None
+
+    def config(self) -> dict:
+        return {k: v for k, v in super().config().items() if not k.startswith("_")}

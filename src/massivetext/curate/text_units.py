@@ -1,0 +1,37 @@
+"""The units every curation rule counts in, defined once.
+
+- **word**: a maximal run of non-whitespace characters (``str.split()``). Punctuation stays attached
+  (``"world."`` is one word).
+- **word length**: the characters of a word without its leading and trailing punctuation (``PUNCTUATION``):
+  ``"world."`` has length 5.
+- **symbol word**: a word made only of punctuation or symbols (``"-"``, ``"..."``, ``"#"``); its length is 0.
+- **line**: the text between two ``"\\n"`` (a ``"\\r"`` before it is whitespace), stripped of surrounding
+  whitespace; a blank line (empty or whitespace only) is not a line.
+- **paragraph**: a maximal run of lines not interrupted by a blank line, stripped of surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+# ASCII punctuation and symbols, the common Unicode punctuation, and control characters
+PUNCTUATION = (
+    string.punctuation
+    + "‘’“”„‚«»‹›–—―‐‑…•·‣◦⁃′″§¶†‡°¿¡、。，．：；！？（）［］｛｝【】《》〈〉「」『』～・％＃＆＊＠￥€£¥©®™"
+    + "".join(map(chr, range(0, 32)))
+    + "".join(map(chr, range(127, 160)))
+)
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def lines(text: str) -> list[str]:
+    return [s for s in (ln.strip() for ln in text.split("\n")) if s]
+
+
+def paragraphs(text: str) -> list[str]:
+    return [s for s in (p.strip() for p in _PARAGRAPH_BREAK.split(text)) if s]
