@@ -36,6 +36,7 @@ class PreTrainedModel(nn.Module):
         super().__init__()
         self.config = config
         self.gradient_checkpointing = False
+        self.generation_config: dict[str, Any] = {}
 
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -62,6 +63,12 @@ class PreTrainedModel(nn.Module):
             model = cls(config)
         model.load_hf_state_dict(load_state_dict(directory), source=str(directory))
         model.eval()
+        gen = directory / "generation_config.json"
+        if gen.is_file():  # generation defaults (eos, decoder start, beams...) as transformers reads them
+            try:
+                model.generation_config = json.loads(gen.read_text())
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{gen}: not valid JSON ({e})") from e
         if dtype is not None or device is not None:
             model.to(device=device, dtype=dtype)
         return model
