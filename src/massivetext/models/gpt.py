@@ -31,6 +31,8 @@ class Rotary(nn.Module):
         self.reset_buffers()
 
     def reset_buffers(self) -> None:
+        if torch.empty(0).is_meta:  # built under a meta device: filled in after loading
+            return
         device = self.cos.device if self.cos.device.type != "meta" else "cpu"
         inv = 1.0 / (self.theta ** (torch.arange(0, self.head_dim, 2, device=device).float() / self.head_dim))
         freqs = torch.outer(torch.arange(self.max_len, device=device).float(), inv)
