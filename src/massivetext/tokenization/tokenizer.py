@@ -273,9 +273,7 @@ class FastTokenizer:
         pad, trunc, max_length = self._resolve(padding, truncation, max_length)
         self._configure(pad, trunc, max_length, stride, pad_to_multiple_of, padding_side)
         batch = texts if pairs is None else list(zip(texts, pairs))
-        encodings = self._tokenizer.encode_batch(
-            batch, add_special_tokens=add_special_tokens, is_pretokenized=is_split_into_words
-        )
+        encodings = self._encode(batch, add_special_tokens, is_split_into_words)
         # overflowing windows (truncation with stride) become extra rows, as in transformers
         rows, sample_map = [], []
         for i, enc in enumerate(encodings):
@@ -303,6 +301,25 @@ class FastTokenizer:
         if single and return_tensors is None and not return_overflowing_tokens:
             data = {k: v[0] for k, v in data.items()}
         return BatchEncoding(data, encodings=rows, tensor_type=return_tensors)
+
+    def _encode(self, batch: list[Any], add_special_tokens: bool, pretokenized: bool) -> list[Any]:
+        try:
+            return self._tokenizer.encode_batch(
+                batch, add_special_tokens=add_special_tokens, is_pretokenized=pretokenized
+            )
+        except TypeError:  # lone surrogates cannot cross into Rust (not UTF-8): replace them by U+FFFD
+            from massivetext.tokenization.sources import clean_text
+
+            def clean(x: Any) -> Any:
+                return clean_text(x) if isinstance(x, str) else type(x)(clean(y) for y in x)
+
+            return self._tokenizer.encode_batch(
+                [clean(x) for x in batch], add_special_tokens=add_special_tokens, is_pretokenized=pretokenized
+            )
+        except Exception as e:  # the Rust side raises plain Exceptions for impossible truncations
+            if "Truncation error" in str(e):
+                raise ConfigError(f"{e} (the other sequence of the pair is too long for max_length)") from e
+            raise
 
     def encode(
         self,
