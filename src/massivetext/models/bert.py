@@ -64,7 +64,10 @@ class SelfAttention(nn.Module):
             return t.view(B, T, self.h, self.d).transpose(1, 2)
 
         y = F.scaled_dot_product_attention(
-            heads(self.query(x)), heads(self.key(x)), heads(self.value(x)), attn_mask=mask,
+            heads(self.query(x)),
+            heads(self.key(x)),
+            heads(self.value(x)),
+            attn_mask=mask,
             dropout_p=self.p if self.training else 0.0,
         )
         return y.transpose(1, 2).reshape(B, T, C)
@@ -146,8 +149,14 @@ class BertPreTrainedModel(PreTrainedModel):
         setattr(self, self.base_prefix, BertModel(config, pooler=self.pooler and not config.is_roberta))
         self.hf_architecture = self.head_names[config.is_roberta]
         # what other heads' checkpoints carry that this head does not use
-        self.hf_ignored = [r"^cls\.", r"^lm_head\.", r"^classifier\.", r"^qa_outputs\.", r"position_ids$",
-                           r"^(bert|roberta)\.pooler\."]
+        self.hf_ignored = [
+            r"^cls\.",
+            r"^lm_head\.",
+            r"^classifier\.",
+            r"^qa_outputs\.",
+            r"position_ids$",
+            r"^(bert|roberta)\.pooler\.",
+        ]
         self.hf_optional = [r"^cls\.", r"^lm_head\.", r"^classifier\.", r"^qa_outputs\.", r"^(bert|roberta)\.pooler\."]
 
     @property
@@ -165,8 +174,9 @@ class BertPreTrainedModel(PreTrainedModel):
                 k = f"{self.base_prefix}.{k}"  # a bare BertModel checkpoint
             fixed[k] = v
         keep = self._own_prefixes()
-        return {k: v for k, v in fixed.items()
-                if k.startswith(keep) or not any(re.search(p, k) for p in self.hf_ignored)}
+        return {
+            k: v for k, v in fixed.items() if k.startswith(keep) or not any(re.search(p, k) for p in self.hf_ignored)
+        }
 
     def encode(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None) -> torch.Tensor:
         b = self.base
@@ -235,8 +245,17 @@ class BertForMaskedLM(BertPreTrainedModel):
         src = f"{self.base_prefix}.embeddings.word_embeddings.weight"
         return {("lm_head" if self.config.is_roberta else "cls.predictions") + ".decoder.weight": src}
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                num_items_in_batch=None, label_smoothing: float | None = None, **_: Any) -> MaskedLMOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        num_items_in_batch=None,
+        label_smoothing: float | None = None,
+        **_: Any,
+    ) -> MaskedLMOutput:
         logits = self.head(self.encode(input_ids, attention_mask, token_type_ids, position_ids))
         loss = None
         if labels is not None:
@@ -275,8 +294,16 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def _own_prefixes(self) -> tuple[str, ...]:
         return ("classifier.", "bert.pooler.")
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                num_items_in_batch=None, **_: Any) -> SequenceClassifierOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        num_items_in_batch=None,
+        **_: Any,
+    ) -> SequenceClassifierOutput:
         h = self.encode(input_ids, attention_mask, token_type_ids, position_ids)
         if self.config.is_roberta:
             logits = self.classifier(h)
@@ -286,9 +313,11 @@ class BertForSequenceClassification(BertPreTrainedModel):
         if labels is not None:
             n = self.config.n_labels
             kind = self.config.problem_type or (
-                "regression" if n == 1 else
-                "single_label_classification" if labels.dtype in (torch.long, torch.int) else
-                "multi_label_classification"
+                "regression"
+                if n == 1
+                else "single_label_classification"
+                if labels.dtype in (torch.long, torch.int)
+                else "multi_label_classification"
             )
             if kind == "regression":
                 loss = F.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
@@ -312,8 +341,16 @@ class BertForTokenClassification(BertPreTrainedModel):
     def _own_prefixes(self) -> tuple[str, ...]:
         return ("classifier.",)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                num_items_in_batch=None, **_: Any) -> TokenClassifierOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        num_items_in_batch=None,
+        **_: Any,
+    ) -> TokenClassifierOutput:
         logits = self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids, position_ids)))
         loss = token_loss(logits, labels, num_items_in_batch) if labels is not None else None
         return TokenClassifierOutput(loss=loss, logits=logits)
@@ -330,8 +367,16 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     def _own_prefixes(self) -> tuple[str, ...]:
         return ("qa_outputs.",)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                start_positions=None, end_positions=None, **_: Any) -> QuestionAnsweringOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        start_positions=None,
+        end_positions=None,
+        **_: Any,
+    ) -> QuestionAnsweringOutput:
         logits = self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids, position_ids))
         start, end = logits.unbind(-1)
         loss = None
@@ -339,5 +384,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             T = start.shape[1]  # answers outside the sequence are ignored, as in transformers
             s = start_positions.view(-1).clamp(0, T)
             e = end_positions.view(-1).clamp(0, T)
-            loss = (F.cross_entropy(start.float(), s, ignore_index=T) + F.cross_entropy(end.float(), e, ignore_index=T)) / 2
+            loss = (
+                F.cross_entropy(start.float(), s, ignore_index=T) + F.cross_entropy(end.float(), e, ignore_index=T)
+            ) / 2
         return QuestionAnsweringOutput(loss=loss, start_logits=start.contiguous(), end_logits=end.contiguous())

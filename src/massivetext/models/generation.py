@@ -287,7 +287,8 @@ class GenerationMixin:
         device = prompt.device
         keep = max(2, 1 + len(eos)) * nb
         top_mask = torch.cat([torch.ones(nb, dtype=torch.bool), torch.zeros(keep - nb, dtype=torch.bool)]).to(device)
-        fill = pad if pad is not None else (eos[0] if eos else -1)
+        # transformers' expression, quirks included (a pad id of 0 falls through to the EOS id)
+        fill = (pad or eos[0]) if eos else -1
         running = torch.full((B, nb, max_len), fill, dtype=torch.long, device=device)
         running[:, :, :P] = prompt.view(B, nb, P)
         sequences = running.clone()

@@ -91,8 +91,9 @@ class Layer(nn.Module):
     def _drop(self, x: torch.Tensor, p: float) -> torch.Tensor:
         return F.dropout(x, p, True) if p and self.training else x
 
-    def forward(self, x, mask=None, causal=False, cross_mask=None, enc=None, cross_kv=None, cache=None, idx=0,
-                start=0) -> torch.Tensor:
+    def forward(
+        self, x, mask=None, causal=False, cross_mask=None, enc=None, cross_kv=None, cache=None, idx=0, start=0
+    ) -> torch.Tensor:
         x = self.self_attn_layer_norm(x + self._drop(self.self_attn(x, mask, causal, None, cache, idx, start), self.p))
         if self.decoder:
             if cross_kv is None:
@@ -169,9 +170,10 @@ class MarianMTModel(PreTrainedModel, GenerationMixin):
         mask = None
         if dec_mask is not None:
             T = dec_ids.shape[1]
-            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()[None, None] & dec_mask.bool()[
-                :, None, None, :
-            ]
+            mask = (
+                torch.ones(T, T, dtype=torch.bool, device=x.device).tril()[None, None]
+                & dec_mask.bool()[:, None, None, :]
+            )
         cross = None if enc_mask is None else enc_mask.bool()[:, None, None, :]
         for layer in st.layers:
             x = self._checkpointed(layer, x, mask, mask is None, cross, enc)
@@ -180,9 +182,18 @@ class MarianMTModel(PreTrainedModel, GenerationMixin):
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm_head(h) + self.final_logits_bias.to(h.dtype)
 
-    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-                labels=None, encoder_outputs=None, num_items_in_batch=None, label_smoothing: float | None = None,
-                **_: Any) -> Seq2SeqLMOutput:
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        decoder_input_ids=None,
+        decoder_attention_mask=None,
+        labels=None,
+        encoder_outputs=None,
+        num_items_in_batch=None,
+        label_smoothing: float | None = None,
+        **_: Any,
+    ) -> Seq2SeqLMOutput:
         enc = encoder_outputs if encoder_outputs is not None else self.encode(input_ids, attention_mask)
         if decoder_input_ids is None:
             decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
@@ -207,8 +218,7 @@ class MarianMTModel(PreTrainedModel, GenerationMixin):
             a = layer.encoder_attn
             cross_kv.append((a.split(a.k_proj(enc)), a.split(a.v_proj(enc))))
         heads = c.decoder_attention_heads
-        cache = StaticKVCache(c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype,
-                              enc.device)
+        cache = StaticKVCache(c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype, enc.device)
         cross = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
         return {"cache": cache, "cross_kv": cross_kv, "cross_mask": cross}
 

@@ -30,9 +30,10 @@ def relative_position_bucket(rel: torch.Tensor, bidirectional: bool, num_buckets
         rel = -torch.clamp(rel, max=0)
     max_exact = num_buckets // 2
     is_small = rel < max_exact
-    large = max_exact + (
-        torch.log(rel.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
-    ).long()
+    large = (
+        max_exact
+        + (torch.log(rel.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)).long()
+    )
     large = torch.min(large, torch.full_like(large, num_buckets - 1))
     return buckets + torch.where(is_small, rel, large)
 
@@ -73,8 +74,9 @@ class Attention(nn.Module):
                 k, v = cache.update(layer, k, v, start)
         else:
             k, v = kv
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0,
-                                           scale=1.0)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0, scale=1.0
+        )
         return self.o(y.transpose(1, 2).reshape(B, T, self.h * self.d))
 
 
@@ -180,8 +182,12 @@ class T5ForConditionalGeneration(PreTrainedModel, GenerationMixin):
             self.lm_head.weight.normal_(0.0, f * 1.0)
             for m in self.modules():
                 if isinstance(m, Attention):
-                    for lin, fan in ((m.q, c.d_model * c.d_kv), (m.k, c.d_model), (m.v, c.d_model),
-                                     (m.o, c.num_heads * c.d_kv)):
+                    for lin, fan in (
+                        (m.q, c.d_model * c.d_kv),
+                        (m.k, c.d_model),
+                        (m.v, c.d_model),
+                        (m.o, c.num_heads * c.d_kv),
+                    ):
                         lin.weight.normal_(0.0, f * fan**-0.5)
                     if hasattr(m, "relative_attention_bias"):
                         m.relative_attention_bias.weight.normal_(0.0, f * c.d_model**-0.5)
@@ -236,9 +242,18 @@ class T5ForConditionalGeneration(PreTrainedModel, GenerationMixin):
             h = h * (self.config.d_model**-0.5)
         return self.lm_head(h)
 
-    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-                labels=None, encoder_outputs=None, num_items_in_batch=None, label_smoothing: float | None = None,
-                **_: Any) -> Seq2SeqLMOutput:
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        decoder_input_ids=None,
+        decoder_attention_mask=None,
+        labels=None,
+        encoder_outputs=None,
+        num_items_in_batch=None,
+        label_smoothing: float | None = None,
+        **_: Any,
+    ) -> Seq2SeqLMOutput:
         enc = encoder_outputs if encoder_outputs is not None else self.encode(input_ids, attention_mask)
         if decoder_input_ids is None:
             decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
