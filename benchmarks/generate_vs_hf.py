@@ -10,6 +10,7 @@ the tokens must be identical. Then forward+backward of a (batch 8, 256 tokens) s
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -20,15 +21,18 @@ import transformers
 from massivetext.models.gpt import GPTForCausalLM
 
 
-def timed(fn, repeats: int, sync) -> tuple[float, object]:
-    out, times = None, []
+def timed_pair(fn_a, fn_b, repeats: int, sync) -> tuple[float, float, object, object]:
+    """Median seconds of a and b, run alternately so that a noisy machine hurts both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    outs: list[object] = [None, None]
     for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        out = fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for i, fn in enumerate((fn_a, fn_b)):
+            sync()
+            t0 = time.perf_counter()
+            outs[i] = fn()
+            sync()
+            times[i].append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1]), outs[0], outs[1]
 
 
 def main() -> None:
@@ -63,6 +67,7 @@ def main() -> None:
         pad_token_id=0,
     )
     hf = transformers.GPT2LMHeadModel(cfg).eval()
+    transformers.logging.set_verbosity_error()
     with tempfile.TemporaryDirectory() as d:
         hf.save_pretrained(d)
         mt = GPTForCausalLM.from_pretrained(d).eval()
@@ -74,13 +79,16 @@ def main() -> None:
     )
     for b in args.batches:
         prompt = torch.randint(1, args.vocab, (b, 1), device=dev)
+        mask = torch.ones_like(prompt)
         kw = dict(max_new_tokens=args.new, do_sample=False)
-        hf.generate(prompt, **{**kw, "max_new_tokens": 8})  # warm up both
+        hf.generate(prompt, attention_mask=mask, **{**kw, "max_new_tokens": 8})  # warm up both
         mt.generate(prompt, **{**kw, "max_new_tokens": 8})
-        t_hf, out_hf = timed(
-            lambda: hf.generate(prompt, attention_mask=torch.ones_like(prompt), **kw), args.repeats, sync
+        t_hf, t_mt, out_hf, out_mt = timed_pair(
+            functools.partial(hf.generate, prompt, attention_mask=mask, **kw),
+            functools.partial(mt.generate, prompt, **kw),
+            args.repeats,
+            sync,
         )
-        t_mt, out_mt = timed(lambda: mt.generate(prompt, **kw), args.repeats, sync)
         same = torch.equal(out_hf.cpu(), out_mt.cpu())
         n = b * args.new
         print(
@@ -105,14 +113,13 @@ def main() -> None:
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32 and dev.type == "cuda"):
                 loss = m(x, labels=x).loss
             loss.backward()
-            return float(loss)
+            return float(loss.detach())
 
         return run
 
     step(hf)()
     step(mt)()
-    t_hf, l_hf = timed(step(hf), args.repeats, sync)
-    t_mt, l_mt = timed(step(mt), args.repeats, sync)
+    t_hf, t_mt, l_hf, l_mt = timed_pair(step(hf), step(mt), args.repeats, sync)
     toks = x.numel()
     print(
         f"forward+backward batch {args.train_batch}x{args.context}: transformers {t_hf * 1000:.1f} ms "

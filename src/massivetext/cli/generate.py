@@ -1,0 +1,131 @@
+"""``massivetext generate``: continue a prompt with a causal LM, or translate/transform it with a seq2seq model.
+
+    massivetext generate --model DIR --prompt TEXT [--prompt TEXT ...] [--max-new-tokens N] [--temperature T]
+                         [--top-k K] [--top-p P] [--num-beams B] [--repetition-penalty R] [--stop STR] [--seed S]
+
+Greedy by default; any of --temperature/--top-k/--top-p (or --sample) turns sampling on. Text streams to stdout as
+it is made (one prompt at a time); --no-stream prints each result when done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from massivetext.errors import ConfigError, MissingFileError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("generate", help="generate text from a model directory or hub name")
+    p.add_argument("--model", "-m", required=True, help="model directory (config.json, model.safetensors, tokenizer)")
+    p.add_argument("--prompt", "-p", action="append", default=None, help="prompt text (repeatable)")
+    p.add_argument("--prompt-file", help="a file with one prompt per line")
+    p.add_argument("--max-new-tokens", "-n", type=int, default=50)
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--num-beams", type=int, default=None)
+    p.add_argument("--length-penalty", type=float, default=None)
+    p.add_argument("--repetition-penalty", type=float, default=None)
+    p.add_argument("--stop", action="append", default=None, help="stop when this string appears (repeatable)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
+    p.add_argument("--no-stream", action="store_true", help="print each result when done instead of streaming")
+    p.set_defaults(func=run)
+
+
+def load_tokenizer(directory: Path) -> Any:
+    """MassiveText's AutoTokenizer (HF layout); a bare tokenizer.json through `tokenizers` if that is missing."""
+    try:
+        from massivetext.tokenization.tokenizer import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(directory)
+    except ImportError:
+        path = directory / "tokenizer.json"
+        if not path.is_file():
+            raise MissingFileError(f"{directory}: no tokenizer.json") from None
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
+
+
+def _encode(tok: Any, text: str, add_special: bool) -> list[int]:
+    if hasattr(tok, "encode") and not hasattr(tok, "encode_batch_fast"):
+        return list(tok.encode(text, add_special_tokens=add_special))
+    if hasattr(tok, "_tokenizer"):  # MassiveText tokenizer
+        return list(tok.encode(text, add_special_tokens=add_special))
+    return tok.encode(text, add_special_tokens=add_special).ids  # a raw tokenizers.Tokenizer
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from massivetext.models.auto import AutoModel
+    from massivetext.models.hub import resolve
+
+    prompts = list(args.prompt or [])
+    if args.prompt_file:
+        path = Path(args.prompt_file)
+        if not path.is_file():
+            raise MissingFileError(f"{path}: no such prompt file")
+        prompts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ConfigError("give a prompt with --prompt TEXT or --prompt-file FILE")
+    if args.max_new_tokens < 1:
+        raise ConfigError("--max-new-tokens must be at least 1")
+    directory = resolve(args.model)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    model = AutoModel.from_pretrained(directory, dtype=dtype, device=device)
+    if not getattr(model, "can_generate", False):
+        raise ConfigError(f"{args.model}: a {model.config.model_type} {type(model).__name__} does not generate text")
+    tok = load_tokenizer(directory)
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    sample = args.sample or any(v is not None for v in (args.temperature, args.top_k, args.top_p))
+    kwargs = dict(
+        max_new_tokens=args.max_new_tokens,
+        do_sample=sample,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        num_beams=args.num_beams,
+        length_penalty=args.length_penalty,
+        repetition_penalty=args.repetition_penalty,
+        stop_strings=args.stop,
+        tokenizer=tok if args.stop else None,
+    )
+    enc_dec = model.is_encoder_decoder
+    stream = not args.no_stream and (args.num_beams or 1) == 1
+    for prompt in prompts:
+        ids = _encode(tok, prompt, add_special=enc_dec)
+        if not ids:
+            raise ConfigError(f"prompt {prompt!r} encodes to no tokens")
+        x = torch.tensor([ids], device=model.device)
+        start = 1 if enc_dec else len(ids)
+        shown = ""
+        new: list[int] = []
+
+        def show(token: torch.Tensor) -> None:  # print the decoded text's growth (multi-byte safe)
+            nonlocal shown
+            new.append(int(token[0]))
+            text = tok.decode(new, skip_special_tokens=True)
+            if not text.endswith("\ufffd"):
+                sys.stdout.write(text[len(shown) :])
+                sys.stdout.flush()
+                shown = text
+
+        if stream and not enc_dec:
+            sys.stdout.write(prompt)
+        out = model.generate(x, callback=show if stream else None, **kwargs)
+        text = tok.decode(out[0, start:].tolist(), skip_special_tokens=True)
+        if stream:
+            sys.stdout.write(text[len(shown) :] + "\n")
+        else:
+            sys.stdout.write((text if enc_dec else prompt + text) + "\n")
+        sys.stdout.flush()
+    return 0
