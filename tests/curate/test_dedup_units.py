@@ -135,3 +135,25 @@ def test_union_find_matches_reference():
     chain = np.arange(1000, dtype=np.uint64)
     n, lab = connected_components(chain[1:], chain[:-1])
     assert np.all(lab == 0)
+
+
+@pytest.mark.parametrize("digits", [False, True])
+def test_fast_paths_equal_the_regex_definition(digits):
+    import re
+
+    from massivetext.curate.dedup import text as T
+
+    samples = [
+        "Café crème, naïve façade — “quoted” 42 ½ x²",
+        "MOUNTPOİNT İstanbul straße ǅ",  # lowercasing adds a combining mark to İ
+        "日本語のテキスト and English 123",
+        "emoji 😀 here, arabic ٣٤ digits, thai ภาษาไทย",
+        "plain ascii: a_b c-d 12.5",
+        "surrogate \udcff inside",
+    ]
+    for t in samples:
+        low = t.lower()
+        if digits:
+            low = re.sub(r"\d+", "0", low)
+        expected = T._WORD_RE.findall(low)
+        assert words(t, digits) == expected, t

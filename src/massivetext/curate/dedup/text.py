@@ -78,6 +78,10 @@ _ASCII_TABLE = bytes(
     (c + 32 if 65 <= c <= 90 else c) if (chr(c).isalnum() or c == 95) and c < 128 else 32 for c in range(256)
 )
 _DIGITS_BRE = re.compile(rb"\d+")
+# UTF-8 bytes >= 0x80 belong to non-ASCII characters, kept whole when _SPECIAL_RE finds no separator among them
+_UTF8_TABLE = _ASCII_TABLE[:128] + bytes(range(128, 256))
+_SPECIAL_RE = re.compile(f"[^\\x00-\\x7f\\w]|[{_NOSPACE}]")
+_NONASCII_DIGIT_RE = re.compile(r"(?![0-9])\d")
 
 
 def word_bytes(text: str, digits: bool = False) -> list[bytes]:
@@ -88,6 +92,10 @@ def word_bytes(text: str, digits: bool = False) -> list[bytes]:
             b = _DIGITS_BRE.sub(b"0", b)
         return b.split()
     text = text.lower()
+    # only ASCII and non-ASCII word characters: the bytes split gives the regex's words, faster
+    if not _SPECIAL_RE.search(text) and not (digits and _NONASCII_DIGIT_RE.search(text)):
+        b = text.encode("utf-8", "surrogatepass").translate(_UTF8_TABLE)
+        return (_DIGITS_BRE.sub(b"0", b) if digits else b).split()
     if digits:
         text = _DIGITS_RE.sub("0", text)
     ws = _WORD_RE.findall(text)
