@@ -24,15 +24,27 @@ from massivetext.models.gpt import GPTForCausalLM
 def timed_pair(fn_a, fn_b, repeats: int, sync) -> tuple[float, float, object, object]:
     """Median seconds of a and b, run alternately so that a noisy machine hurts both alike."""
     times: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
     outs: list[object] = [None, None]
     for _ in range(repeats):
         for i, fn in enumerate((fn_a, fn_b)):
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             outs[i] = fn()
             sync()
             times[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.process_time() - c0)
+    CPU_SECONDS.append((statistics.median(cpu[0]), statistics.median(cpu[1])))
     return statistics.median(times[0]), statistics.median(times[1]), outs[0], outs[1]
+
+
+# process CPU seconds of each pair (a, b): on a shared machine, CPU time is steadier than wall time
+CPU_SECONDS: list[tuple[float, float]] = []
+
+
+def cpu_note() -> str:
+    a, b = CPU_SECONDS[-1]
+    return f" | CPU-time ratio {a / b:.2f}x"
 
 
 def main() -> None:
@@ -93,7 +105,7 @@ def main() -> None:
         n = b * args.new
         print(
             f"generate batch {b}: transformers {n / t_hf:8.0f} new tok/s | massivetext {n / t_mt:8.0f} new tok/s | "
-            f"ratio {t_hf / t_mt:.2f}x | identical tokens: {same}"
+            f"ratio {t_hf / t_mt:.2f}x{cpu_note()} | identical tokens: {same}"
         )
     x = torch.randint(0, args.vocab, (args.train_batch, args.context), device=dev)
     hf.train()
@@ -124,7 +136,7 @@ def main() -> None:
     print(
         f"forward+backward batch {args.train_batch}x{args.context}: transformers {t_hf * 1000:.1f} ms "
         f"({toks / t_hf:.0f} tok/s) | massivetext {t_mt * 1000:.1f} ms ({toks / t_mt:.0f} tok/s) | "
-        f"ratio {t_hf / t_mt:.2f}x | loss {l_hf:.4f} vs {l_mt:.4f}"
+        f"ratio {t_hf / t_mt:.2f}x{cpu_note()} | loss {l_hf:.4f} vs {l_mt:.4f}"
     )
 
 

@@ -61,6 +61,21 @@ def _encode(tok: Any, text: str, add_special: bool) -> list[int]:
     return tok.encode(text, add_special_tokens=add_special).ids  # a raw tokenizers.Tokenizer
 
 
+class _Printer:
+    """Streams one row's text: decodes all new ids each step and prints what grew (multi-byte safe)."""
+
+    def __init__(self, tok: Any):
+        self.tok, self.ids, self.shown = tok, [], ""
+
+    def __call__(self, token: Any) -> None:
+        self.ids.append(int(token[0]))
+        text = self.tok.decode(self.ids, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
+            sys.stdout.write(text[len(self.shown) :])
+            sys.stdout.flush()
+            self.shown = text
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -107,21 +122,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"prompt {prompt!r} encodes to no tokens")
         x = torch.tensor([ids], device=model.device)
         start = 1 if enc_dec else len(ids)
-        shown = ""
-        new: list[int] = []
-
-        def show(token: torch.Tensor) -> None:  # print the decoded text's growth (multi-byte safe)
-            nonlocal shown
-            new.append(int(token[0]))
-            text = tok.decode(new, skip_special_tokens=True)
-            if not text.endswith("\ufffd"):
-                sys.stdout.write(text[len(shown) :])
-                sys.stdout.flush()
-                shown = text
-
+        show = _Printer(tok)
         if stream and not enc_dec:
             sys.stdout.write(prompt)
         out = model.generate(x, callback=show if stream else None, **kwargs)
+        shown = show.shown
         text = tok.decode(out[0, start:].tolist(), skip_special_tokens=True)
         if stream:
             sys.stdout.write(text[len(shown) :] + "\n")
