@@ -39,8 +39,7 @@ class RankBatchSampler(torch.utils.data.Sampler[list[int]]):
     ):
         self.n, self.bs, self.rank, self.world = num_examples, batch_size, rank, world_size
         self.shuffle, self.seed, self.epoch, self.skip = shuffle, seed, epoch, skip_batches
-        # under DDP every rank must run the same number of steps: drop an incomplete global batch
-        self.drop_last = drop_last or world_size > 1
+        self.drop_last = drop_last  # training under DDP drops an incomplete global batch (same steps on every rank)
 
     @property
     def global_batch(self) -> int:

@@ -167,6 +167,7 @@ class Trainer:
         return self.optimizer
 
     def _loader(self, dataset: Any, batch_size: int, *, shuffle: bool, epoch: int = 0, skip: int = 0, drop=False):
+        """Training (shuffle=True) drops an incomplete last global batch when asked or under DDP; eval never."""
         # a private generator: creating the iterator must not draw from torch's global RNG (exact resume)
         gen = torch.Generator().manual_seed(self.args.seed + epoch)
         common = {
@@ -180,7 +181,7 @@ class Trainer:
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         sampler = RankBatchSampler(
             len(dataset), batch_size, rank=self.rank, world_size=self.world_size, shuffle=shuffle,
-            seed=seed, epoch=epoch, skip_batches=skip, drop_last=drop and shuffle,
+            seed=seed, epoch=epoch, skip_batches=skip, drop_last=drop,
         )  # fmt: skip
         return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **common)
 
@@ -262,10 +263,9 @@ class Trainer:
                 model.config.use_cache = False
         model.train()
         iterable = is_iterable(self.train_dataset)
+        drop_last = a.dataloader_drop_last or self.world_size > 1
         bs, ga = a.per_device_train_batch_size, a.gradient_accumulation_steps
-        loader_len = (
-            None if iterable else len(self._loader(self.train_dataset, bs, shuffle=True, drop=a.dataloader_drop_last))
-        )
+        loader_len = None if iterable else len(self._loader(self.train_dataset, bs, shuffle=True, drop=drop_last))
         max_steps, steps_per_epoch = self._num_steps(loader_len)
         optimizer = self.create_optimizer()
         warmup = a.warmup_steps or math.ceil(a.warmup_ratio * max_steps)
@@ -320,7 +320,7 @@ class Trainer:
             else:
                 loader = self._loader(
                     self.train_dataset, bs, shuffle=True, epoch=epoch, skip=state.data_batches_consumed,
-                    drop=a.dataloader_drop_last,
+                    drop=drop_last,
                 )  # fmt: skip
             batches = iter(loader)
             self.control = self.callback_handler.call("on_epoch_begin", a, state, self.control)
