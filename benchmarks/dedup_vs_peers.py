@@ -1,6 +1,7 @@
 """Near-duplicate removal: MassiveText's MinHash LSH against datasketch MinHashLSH and DataTrove's MinHash pipeline.
 
-    python benchmarks/dedup_vs_peers.py [--docs 6000] [--dup-rate 0.1] [--ngram 13] [--workers 1] [--mem-scale 10]
+    python benchmarks/dedup_vs_peers.py [--docs 6000] [--dup-rate 0.1] [--near-frac 0.05] [--ngram 13]
+        [--workers 1] [--repeats 1] [--tools massivetext,datasketch,datatrove] [--mem-scale 10]
 
 The corpus comes from ``/work/shared/bench/make_corpus.py`` (the Python stdlib's docstrings, reference topics and
 code), with planted exact and near copies whose pairs it records. Every pair's true Jaccard is computed with the
@@ -230,10 +231,21 @@ def score(result: dict, docs: dict[str, str], truth: list[dict], ngram: int, thr
     }
 
 
-def make_corpus(path: str, n: int, dup_rate: float) -> None:
+def make_corpus(path: str, n: int, dup_rate: float, near_frac: float) -> None:
     if not os.path.exists(path):
         subprocess.run(
-            [sys.executable, MAKE_CORPUS, "--out", path, "--max-docs", str(n), "--dup-rate", str(dup_rate)],
+            [
+                sys.executable,
+                MAKE_CORPUS,
+                "--out",
+                path,
+                "--max-docs",
+                str(n),
+                "--dup-rate",
+                str(dup_rate),
+                "--near-frac",
+                str(near_frac),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -273,9 +285,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=6000, help="base documents (planted copies come on top)")
     ap.add_argument("--dup-rate", type=float, default=0.1)
+    ap.add_argument("--near-frac", type=float, default=0.05, help="fraction of words changed in a near copy")
     ap.add_argument("--ngram", type=int, default=13)
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=1, help="runs per tool; the fastest is reported")
     ap.add_argument("--task-mb", type=float, default=4.0, help="MassiveText task (shard) size")
     ap.add_argument("--tools", default="massivetext,datasketch,datatrove")
     ap.add_argument("--mem-scale", type=int, default=10, help="also measure MassiveText on 1/S of the corpus; 0: no")
@@ -291,9 +305,9 @@ def main() -> None:
         return
 
     os.makedirs(args.dir, exist_ok=True)
-    corpus = os.path.join(args.dir, f"corpus-{args.docs}-{args.dup_rate}", "corpus.jsonl")
+    corpus = os.path.join(args.dir, f"corpus-{args.docs}-{args.dup_rate}-{args.near_frac}", "corpus.jsonl")
     os.makedirs(os.path.dirname(corpus), exist_ok=True)
-    make_corpus(corpus, args.docs, args.dup_rate)
+    make_corpus(corpus, args.docs, args.dup_rate, args.near_frac)
     with open(corpus, encoding="utf-8") as f:
         docs = {r["id"]: r["text"] for r in map(json.loads, f)}
     from massivetext.curate.dedup.shingles import jaccard
@@ -312,7 +326,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cpus, workers={args.workers}; shared and noisy: compare within this run only")
     rows = {}
     for tool in args.tools.split(","):
-        res = run_tool(tool, corpus, args.dir, args)
+        runs = [run_tool(tool, corpus, args.dir, args) for _ in range(args.repeats)]
+        res = min(runs, key=lambda r: r["seconds"])  # the least disturbed run of a noisy machine
         rows[tool] = s = score(res, docs, truth, args.ngram, args.threshold)
         print(
             f"{tool:12s} {s['docs_per_s']:8.0f} docs/s ({s['seconds']:6.1f} s)  recall {s['recall']:.3f} "
@@ -332,9 +347,9 @@ def main() -> None:
                 )
     if args.mem_scale and "massivetext" in args.tools:
         small_n = max(1, args.docs // args.mem_scale)
-        small = os.path.join(args.dir, f"corpus-{small_n}-{args.dup_rate}", "corpus.jsonl")
+        small = os.path.join(args.dir, f"corpus-{small_n}-{args.dup_rate}-{args.near_frac}", "corpus.jsonl")
         os.makedirs(os.path.dirname(small), exist_ok=True)
-        make_corpus(small, small_n, args.dup_rate)
+        make_corpus(small, small_n, args.dup_rate, args.near_frac)
         res = run_tool("massivetext", small, args.dir, args)
         with open(small, encoding="utf-8") as f:
             n_small = sum(1 for _ in f)

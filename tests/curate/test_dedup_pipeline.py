@@ -117,3 +117,16 @@ def test_recipe_with_dedup_and_decontamination(corpus, tmp_path):
     assert victim["id"] not in kept
     assert stats.extra["decontaminate"]["eval_sets"]["heldout"]["eval_docs_hit"] == 1
     assert not {c for _, c in truth["near"]} & kept
+
+
+def test_dedup_command(corpus, tmp_path, capsys):
+    from massivetext.cli.main import main
+
+    records, truth, inp = corpus
+    (tmp_path / "eval.jsonl").write_text(json.dumps({"text": records[9]["text"]}) + "\n")
+    args = ["dedup", inp, "-o", str(tmp_path / "out"), "--workers", "1", "--quiet", "--task-size", "60KB"]
+    assert main([*args, "--eval", str(tmp_path / "eval.jsonl")]) == 0
+    kept = set(_ids(tmp_path / "out"))
+    assert records[9]["id"] not in kept and not {c for _, c in truth["near"] + truth["exact"]} & kept
+    assert main(["dedup", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o2")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err

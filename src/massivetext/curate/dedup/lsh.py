@@ -105,7 +105,9 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return fmix64(h)
 
 
-def plot_s_curve(path: str, threshold: float, num_perm: int, choices: list[tuple[int, int]]) -> None:
+def plot_s_curve(
+    path: str, threshold: float, num_perm: int, choices: list[tuple[int, int]], labels: list[str] | None = None
+) -> None:
     """A PNG of the S-curves of some (bands, rows) choices, with the threshold marked."""
     import matplotlib
 
@@ -114,9 +116,10 @@ def plot_s_curve(path: str, threshold: float, num_perm: int, choices: list[tuple
 
     s = np.linspace(0, 1, 501)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for b, r in choices:
+    for i, (b, r) in enumerate(choices):
         p = candidate_probability(s, b, r)
-        ax.plot(s, p, label=f"{b} bands x {r} rows (P at {threshold}: {candidate_probability(threshold, b, r):.3f})")
+        name = f"{b} bands x {r} rows" + (f", {labels[i]}" if labels else "")
+        ax.plot(s, p, label=f"{name} (P at {threshold}: {candidate_probability(threshold, b, r):.3f})")
     ax.axvline(threshold, color="gray", linestyle="--", linewidth=1)
     ax.set_xlabel("Jaccard similarity of the pair")
     ax.set_ylabel("P(candidate pair)")

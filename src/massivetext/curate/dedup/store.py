@@ -130,8 +130,8 @@ def example_pairs(
     """A few (kept, removed) documents for the report: ids and the start of their texts."""
     if len(removed) == 0:
         return []
-    pick = np.linspace(0, len(removed) - 1, min(k, len(removed))).astype(np.int64)
-    pairs = [(int(kept[i]), int(removed[i])) for i in np.unique(pick)]
+    first = np.argsort(removed, kind="stable")[:k]  # the earliest removals: only the first shard(s) are read
+    pairs = [(int(kept[i]), int(removed[i])) for i in first]
     wanted: dict[int, dict] = {}
     by_shard: dict[int, set[int]] = {}
     for key in {x for p in pairs for x in p}:
