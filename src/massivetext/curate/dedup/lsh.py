@@ -124,7 +124,7 @@ def plot_s_curve(
     ax.set_xlabel("Jaccard similarity of the pair")
     ax.set_ylabel("P(candidate pair)")
     ax.set_title(f"MinHash LSH S-curves, {num_perm} permutations")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
