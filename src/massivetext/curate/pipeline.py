@@ -127,7 +127,8 @@ STEP_TYPES: dict[str, str] = {
 
 
 def step_class(type_name: str) -> type:
-    target = STEP_TYPES.get(type_name)
+    """The class a recipe's ``type`` names: a registered name, or ``"package.module:Class"`` for your own step."""
+    target = STEP_TYPES.get(type_name) or (type_name if ":" in type_name else None)
     if target is None:
         raise ConfigError(f"unknown step type {type_name!r}; known: {', '.join(sorted(STEP_TYPES))}")
     module, _, cls = target.partition(":")
@@ -241,6 +242,8 @@ def run_task(job: _Job) -> dict[str, Any]:
     shard, marker = _paths(job.output_dir, k, len(segments), job.task.index, p.output_format)
     work = os.path.join(job.output_dir, "_work")
     stats = Stats()
+    for step in steps:  # entries in pipeline order
+        stats.step(step.name)
     ctx = TaskContext(job.task, stats, job.output_dir, work, k, job.strict, p.read.text_field)
     report = LoadReport()
     errors_final = os.path.join(work, "errors", f"task-{job.task.index:05d}.jsonl")
@@ -298,6 +301,14 @@ def run_task(job: _Job) -> dict[str, Any]:
     d = stats.to_dict()
     atomic_write_text(marker, json.dumps(d, ensure_ascii=False))
     return d
+
+
+def _remove_stale_tmp(out: str) -> None:
+    """Temporary files of a killed run (``*.tmp-<pid>``): never trusted, never left in the output."""
+    for d, _, names in os.walk(out):
+        for n in names:
+            if ".tmp-" in n:
+                os.remove(os.path.join(d, n))
 
 
 def _count_read(docs: Iterator[Document], stats: Stats) -> Iterator[Document]:
@@ -406,11 +417,14 @@ class Pipeline:
                     "use another output directory or resume=False (--no-resume)"
                 )
         atomic_write_text(plan_file, json.dumps(plan, ensure_ascii=False))
+        _remove_stale_tmp(out)
         ex = get_executor(executor, workers, ray_address)
         if hasattr(ex, "progress"):
             ex.progress = progress
         segments = self.segments()
         run_stats = Stats()
+        for step in self.steps:
+            run_stats.step(step.name)
         seg_tasks = tasks
         for k, seg in enumerate(segments):
             if k > 0:
@@ -452,6 +466,8 @@ class Pipeline:
 def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
     """Run steps over plain texts in this process (no files): the kept, possibly changed, texts and the stats."""
     stats = Stats()
+    for s in steps:
+        stats.step(s.name)
     ctx = TaskContext(Task(0, []), stats, "", "")
     docs: Iterator[Document] = (Document(str(i), t, order=(0, i)) for i, t in enumerate(texts))
     for s in steps:

@@ -63,7 +63,7 @@ def ngram_fractions(words: list[str], top: tuple[int, ...], dup: tuple[int, ...]
 def _ngram_fractions(words, top, dup, out):
     """Yield (name, fraction) in order n = 2, 3, ... so a caller can stop at the first one too high."""
     m = len(words)
-    if m < 2:
+    if m < 2 or not (top or dup):
         return
     lens = np.fromiter(map(len, words), np.int64, m)
     total = int(lens.sum())

@@ -1,0 +1,260 @@
+"""MassiveText's Gopher quality + repetition filters against DataTrove's, side by side in one run.
+
+    python benchmarks/curate_vs_datatrove.py [--max-docs 6000] [--mem-scale 10] [--corpus FILE]
+
+Prints, for each library, documents/s and MB/s per core (one process, one thread) for each filter over every
+document and for the chain (repetition only on what quality kept, as a pipeline runs it), the ratio, the
+per-document agreement of keep/drop decisions with every disagreement counted by category and explained, and the
+peak memory of one curation worker on the corpus and on ``--mem-scale`` times the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+
+from massivetext.curate.quality import GopherQualityFilter
+from massivetext.curate.repetition import GopherRepetitionFilter, duplicates
+from massivetext.curate.text_units import lines
+
+
+def load_corpus(path: str | None, max_docs: int) -> tuple[str, list[dict]]:
+    if path is None:
+        path = os.path.join(tempfile.gettempdir(), f"mt_bench_stdlib_{max_docs}.jsonl")
+        try:
+            from massivetext.data.corpora.stdlib import build_stdlib_corpus
+
+            path = build_stdlib_corpus(path, max_docs=max_docs)
+        except ImportError:  # the corpus module not built yet: the shared script writes the same kind of corpus
+            script = "/work/shared/bench/make_corpus.py"
+            subprocess.run([sys.executable, script, "--out", path, "--max-docs", str(max_docs)], check=True)
+    with open(path, encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f][:max_docs]
+    return path, docs
+
+
+def dt_filters():
+    from datatrove.data import Document as DTDocument
+    from datatrove.pipeline.filters import GopherQualityFilter as DTQ
+    from datatrove.pipeline.filters import GopherRepetitionFilter as DTR
+
+    def wrap(f):
+        def check(doc_id: str, text: str) -> tuple[bool, str | None]:
+            r = f.filter(DTDocument(text=text, id=doc_id))
+            return (True, None) if r is True else (False, r[1] if isinstance(r, tuple) else "dropped")
+
+        return check
+
+    return wrap(DTQ()), wrap(DTR())
+
+
+def timed(fn, docs):
+    t = time.perf_counter()
+    out = [fn(d["id"], d["text"]) for d in docs]
+    return out, time.perf_counter() - t
+
+
+def timed_chain(q, r, docs):
+    t = time.perf_counter()
+    out = []
+    for d in docs:
+        k, reason = q(d["id"], d["text"])
+        out.append(r(d["id"], d["text"]) if k else (k, reason))
+    return out, time.perf_counter() - t
+
+
+# --- explaining disagreements ----------------------------------------------------------------------------------
+
+
+def dt_words(text: str) -> list[str]:
+    from datatrove.utils.text import split_into_words
+
+    return split_into_words(text, "en")
+
+
+def explain_quality(text: str, dt: tuple, mt: tuple) -> str:
+    """The category of a quality disagreement, found by recomputing the rule on both sides' units."""
+    from datatrove.utils.text import PUNCTUATION_SET
+
+    reason = mt[1] if not mt[0] else dt[1]
+    words = dt_words(text)
+    nonsym = [w for w in words if any(c not in PUNCTUATION_SET for c in w)]
+    ws = text.split()
+    if reason in ("too_few_words", "gopher_short_doc", "too_many_words", "gopher_long_doc"):
+        return (
+            "word count near 50: spaCy splits contractions and punctuation-joined tokens (e.g. 'os.path.join', "
+            "\"don't\", 'e-mail') into several words, whitespace splitting keeps them whole"
+        )
+    if reason in ("alpha_words", "gopher_below_alpha_threshold"):
+        return (
+            "alphabetic-word fraction: spaCy makes every punctuation mark a word without letters, whitespace "
+            f"words keep punctuation attached (here {sum(any(c.isalpha() for c in w) for w in words) / len(words):.2f}"
+            f" of spaCy words vs {sum(any(c.isalpha() for c in w) for w in ws) / max(len(ws), 1):.2f} of whitespace "
+            "words have a letter)"
+        )
+    if reason in ("stop_words", "gopher_enough_stop_words"):
+        return "stop words: MassiveText matches case-insensitively and strips punctuation ('The', 'the,'); DataTrove matches exact lowercase tokens"
+    if reason in ("short_words", "long_words", "gopher_below_avg_threshold", "gopher_above_avg_threshold"):
+        return "mean word length: spaCy splits tokens at punctuation (shorter words); MassiveText strips only leading/trailing punctuation"
+    if reason in ("hash_ratio", "ellipsis_ratio", "gopher_too_many_hashes", "gopher_too_many_ellipsis"):
+        return f"symbol ratio denominator: {len(words)} spaCy tokens vs {len([w for w in ws])} whitespace words ({len(nonsym)} non-symbol)"
+    if reason in ("bullet_lines", "ellipsis_lines", "gopher_too_many_bullets", "gopher_too_many_end_ellipsis"):
+        return "line ratios: DataTrove counts blank lines in the denominator and only '-'/'•' bullets; MassiveText ignores blank lines and also counts '*', '‣', '◦' bullets"
+    return f"other ({dt[1]} vs {mt[1]})"
+
+
+def explain_repetition(text: str, dt: tuple, mt: tuple) -> str:
+    reason = mt[1] if not mt[0] else dt[1]
+    if reason in ("dup_para_frac", "dup_para_char_frac"):
+        return "paragraphs: DataTrove splits on 2+ newlines only and divides by len(text); MassiveText also breaks at whitespace-only lines, strips paragraphs and divides by paragraph characters"
+    if reason in ("dup_line_frac", "dup_line_char_frac"):
+        n_dup, dup_chars, total = duplicates(lines(text))
+        return (
+            "lines: DataTrove compares unstripped lines (indentation differs) and counts whitespace-only lines; "
+            "MassiveText strips lines and skips blank ones"
+        )
+    if reason and reason.startswith("top_") and not dt[0] and mt[0]:
+        n = int(reason.split("_")[1])
+        ws = text.split()
+        grams = Counter(zip(*(ws[i:] for i in range(n))))
+        if not grams or grams.most_common(1)[0][1] < 2:
+            return (
+                "top n-gram of a text where no n-gram repeats: DataTrove counts a single occurrence as the 'most "
+                "frequent' n-gram, so short texts fail; MassiveText requires the n-gram to occur at least twice"
+            )
+    if reason and (reason.startswith("top_") or reason.startswith("dup")):
+        kind = "top" if reason.startswith("top") else "dup"
+        return (
+            f"{kind} n-grams: DataTrove's n-grams are spaCy tokens (punctuation marks are words) and it counts "
+            + (
+                "overlapping occurrences of the top n-gram twice, with spaces, over len(text)"
+                if kind == "top"
+                else "duplicates greedily (skipping n words after each), over len(text) including whitespace"
+            )
+            + "; MassiveText uses whitespace words and counts each covered word character once over word characters"
+        )
+    if reason == "empty":
+        return "empty document"
+    return f"other ({dt[1]} vs {mt[1]})"
+
+
+def agreement(name, docs, dt_res, mt_res, explain) -> list[str]:
+    out = []
+    agree = sum(a[0] == b[0] for a, b in zip(dt_res, mt_res))
+    n = len(docs)
+    out.append(
+        f"{name}: keep/drop agree on {agree}/{n} docs ({100 * agree / n:.2f}%); "
+        f"DataTrove keeps {sum(a[0] for a in dt_res)}, MassiveText keeps {sum(b[0] for b in mt_res)}"
+    )
+    cats: Counter = Counter()
+    pairs: Counter = Counter()
+    for d, a, b in zip(docs, dt_res, mt_res):
+        if a[0] != b[0]:
+            side = "only DataTrove drops" if not a[0] else "only MassiveText drops"
+            pairs[(side, a[1], b[1])] += 1
+            cats[(side, explain(d["text"], a, b).split(" (here")[0])] += 1
+    for (side, dtr, mtr), c in pairs.most_common():
+        out.append(f"  {c:5d}  {side:24s} DataTrove={dtr} MassiveText={mtr}")
+    out.append("  by cause:")
+    for (side, cat), c in cats.most_common():
+        out.append(f"  {c:5d}  {side}: {cat}")
+    return out
+
+
+# --- memory ----------------------------------------------------------------------------------------------------
+
+# VmHWM (peak resident memory of this process image; ru_maxrss would inherit the parent's peak across fork+exec)
+_MEM_SCRIPT = """
+import sys, tempfile
+from massivetext.curate.pipeline import Pipeline
+out = tempfile.mkdtemp()
+Pipeline("gopher-filters").run(sys.argv[1], out, workers=1, progress=False, report=False)
+print(next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM")) // 1024)
+"""
+
+
+def worker_peak_mb(path: str) -> int:
+    r = subprocess.run([sys.executable, "-c", _MEM_SCRIPT, path], capture_output=True, text=True, check=True)
+    return int(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", default=None, help="JSONL with id/text (default: the stdlib corpus)")
+    ap.add_argument("--max-docs", type=int, default=6000)
+    ap.add_argument(
+        "--mem-scale", type=int, default=10, help="memory check on this many copies of the corpus (0: skip)"
+    )
+    ap.add_argument("--no-chain", action="store_true", help="skip the chained (pipeline order) timing")
+    args = ap.parse_args()
+
+    path, docs = load_corpus(args.corpus, args.max_docs)
+    mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
+    print(f"corpus: {path}: {len(docs)} docs, {mb:.1f} MB, sources {dict(Counter(d.get('source') for d in docs))}")
+
+    dtq, dtr = dt_filters()
+    mq, mr = GopherQualityFilter(), GopherRepetitionFilter()
+    mtq = lambda i, t: mq.check(t)  # noqa: E731
+    mtr = lambda i, t: mr.check(t)  # noqa: E731
+    dtq(docs[0]["id"], docs[0]["text"])  # load spaCy outside the timing (spacy.blank('en'): no model download)
+
+    rows = []
+    results = {}
+    for label, d_fn, m_fn in (("quality", dtq, mtq), ("repetition", dtr, mtr)):
+        d_res, d_t = timed(d_fn, docs)
+        m_res, m_t = timed(m_fn, docs)
+        results[label] = (d_res, m_res)
+        rows.append((label, d_t, m_t))
+    if not args.no_chain:
+        _, d_t = timed_chain(dtq, dtr, docs)
+        _, m_t = timed_chain(mtq, mtr, docs)
+        rows.append(("chain q->r", d_t, m_t))
+    rows.append(("both, every doc", rows[0][1] + rows[1][1], rows[0][2] + rows[1][2]))
+
+    print("\nthroughput, one process (per core):")
+    print(f"  {'filter':16s} {'DataTrove docs/s':>16s} {'MB/s':>6s}   {'MassiveText docs/s':>18s} {'MB/s':>6s}   ratio")
+    for label, d_t, m_t in rows:
+        n = len(docs)
+        print(f"  {label:16s} {n / d_t:16.0f} {mb / d_t:6.2f}   {n / m_t:18.0f} {mb / m_t:6.2f}   {d_t / m_t:5.1f}x")
+
+    print("\nagreement of keep/drop decisions (same thresholds, same documents):")
+    for line in agreement("quality", docs, *results["quality"], explain_quality):
+        print(line)
+    for line in agreement("repetition", docs, *results["repetition"], explain_repetition):
+        print(line)
+    both = [i for i, (a, b) in enumerate(zip(*results["quality"])) if a[0] and b[0]]
+    sub = [docs[i] for i in both]
+    d_rep = [results["repetition"][0][i] for i in both]
+    m_rep = [results["repetition"][1][i] for i in both]
+    for line in agreement(
+        "repetition on the docs both quality filters keep (what a pipeline feeds it)",
+        sub,
+        d_rep,
+        m_rep,
+        explain_repetition,
+    ):
+        print(line)
+
+    if args.mem_scale:
+        with tempfile.TemporaryDirectory() as tmp:
+            big = os.path.join(tmp, f"corpus_x{args.mem_scale}.jsonl")
+            with open(path, "rb") as src:
+                data = src.read()
+            with open(big, "wb") as f:
+                for _ in range(args.mem_scale):
+                    f.write(data)
+            m1, m10 = worker_peak_mb(path), worker_peak_mb(big)
+        print(
+            f"\npeak RSS of one curation worker (gopher-filters recipe, workers=1): {m1} MB on {mb:.1f} MB of text, "
+            f"{m10} MB on {args.mem_scale}x ({mb * args.mem_scale:.0f} MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
