@@ -35,6 +35,7 @@ NON_HITS = [
     "IPv6 loopback ::1, link-local fe80::1ff:fe23:4567:890a, documentation 2001:db8::8a2e:370:7334, ULA fd00::1",
     "an OID 1.3.6.1.4.1.311.21 and a section number 1.2.3.4.5",
     "std::vector<int>::iterator and a::b::c and 12:30:45",
+    "mapped private ::ffff:192.168.1.1 and documentation ::FFFF:192.0.2.1.",
     "4111 1111 1111 1112 fails Luhn; 1234567890123 is a plain number; order 100 200 3000",
     "the value 3.14159 and 2.718281828 and 0.0.0.0",
     "email-like but not: user@localhost, @handle, a@b",

@@ -211,3 +211,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     write_jsonl(str(p), [{"text": "hello"}])
     assert main(["curate", str(p), "--output", str(tmp_path / "o"), "--recipe", str(bad), "-q"]) == 2
     assert "unknown step type" in capsys.readouterr().err
+
+
+def test_text_csv_and_compressed_inputs(tmp_path):
+    import gzip
+
+    good = " ".join(["the river and the stone of the valley"] * 10)
+    (tmp_path / "a.txt").write_text(good + "\n\nsecond paragraph of the same document\n")
+    (tmp_path / "b.csv").write_text(f'id,text\nc1,"{good}"\nc2,short\n')
+    with gzip.open(tmp_path / "c.jsonl.gz", "wt") as f:
+        f.write(json.dumps({"id": "g1", "text": good}) + "\n")
+    out = str(tmp_path / "o")
+    stats = Pipeline([GopherQualityFilter(max_words=None)]).run(str(tmp_path), out, workers=1, progress=False)
+    got = read_all(out)
+    assert stats.docs_read == 4 and stats.docs_written == 3
+    assert got[0] == {"text": good + "\n\nsecond paragraph of the same document"}  # a .txt file is one document
+    assert got[1] == {"id": "c1", "text": good} and got[2] == {"id": "g1", "text": good}

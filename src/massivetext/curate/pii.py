@@ -59,16 +59,36 @@ _SECRETS = [
     (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])")),
     (("k_live_",), re.compile(r"\b[sr]k_live_[0-9A-Za-z]{24,}")),
 ]
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b"
-)
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d|\w)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+# Patterns start with a character class (never a look-behind) so the regex engine can skip ahead quickly; the
+# boundary conditions a look-behind would express are checked on the few candidates instead (_free_before/_after).
+_EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b")
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]{6,}")  # a run of address characters; checked by ipaddress
 _VERSION_BEFORE = re.compile(r"(?:\b(?:version|ver|release|build|v)\.?\s*|\bv)$", re.IGNORECASE)
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_CARD = re.compile(r"\d(?:[ -]?\d){12,18}")
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|6011|65|35|3[68]")
-_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,4}){2,5}(?![\w-]|\.\d)")
-_PHONE_NANP = re.compile(r"(?:\(\d{3}\) ?|\b\d{3}-)\d{3}-\d{4}\b(?!-)|\b\d{3}\.\d{3}\.\d{4}\b(?!\.\d)")
+_PHONE_INTL = re.compile(r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,4}){2,5}")
+_PHONE_NANP = re.compile(r"\(\d{3}\) ?\d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\d{3}\.\d{3}\.\d{4}")
+
+
+def _free_before(m: re.Match, chars: str, word: bool = True) -> bool:
+    """The character before the match is not a word character (``word``) nor one of ``chars``."""
+    i = m.start()
+    if i == 0:
+        return True
+    c = m.string[i - 1]
+    return not ((word and (c.isalnum() or c == "_")) or c in chars)
+
+
+def _free_after(m: re.Match, chars: str, word: bool = True, no_dot_digit: bool = False) -> bool:
+    j = m.end()
+    s = m.string
+    if j >= len(s):
+        return True
+    c = s[j]
+    if (word and (c.isalnum() or c == "_")) or c in chars:
+        return False
+    return not (no_dot_digit and c == "." and j + 1 < len(s) and s[j + 1].isdigit())
 
 
 def luhn_ok(digits: str) -> bool:
@@ -104,32 +124,52 @@ class PIIRedactor(Step):
         if unknown:
             raise TypeError(f"unknown PII kinds {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}")
 
-    def _subs(self) -> list[tuple[str, tuple[str, ...] | None, re.Pattern, Callable[[re.Match], bool]]]:
-        def ipv4_ok(m: re.Match) -> bool:
+    def _subs(self) -> list[tuple[str, tuple[str, ...] | None, re.Pattern, Callable[[re.Match], str | None]]]:
+        """(kind, literals one of which must occur, pattern, match -> replacement or None), in redaction order."""
+
+        def secret(m: re.Match) -> str:
+            keep = m.groupdict().get("keep")  # a label kept before the secret
+            return (keep or "") + self.placeholders["SECRET"]
+
+        def email(m: re.Match) -> str | None:
+            return self.placeholders["EMAIL"] if _free_before(m, ".%+-") else None
+
+        def ipv4(m: re.Match) -> str | None:
             before = m.string[max(0, m.start() - 12) : m.start()]
-            return _is_public_ip(m.group()) and not _VERSION_BEFORE.search(before)
+            if not (_free_before(m, ".") and _free_after(m, "", no_dot_digit=True)) or _VERSION_BEFORE.search(before):
+                return None
+            return self.placeholders["IP_ADDRESS"] if _is_public_ip(m.group()) else None
 
-        def ipv6_ok(m: re.Match) -> bool:
-            return m.group().count(":") >= 3 and _is_public_ip(m.group())
+        def ipv6(m: re.Match) -> str | None:
+            s = m.group()
+            if s.count(":") < 3 or not _free_before(m, "") or not _free_after(m, ""):
+                return None
+            core = s.rstrip(".")  # a sentence's full stop
+            return self.placeholders["IP_ADDRESS"] + s[len(core) :] if _is_public_ip(core) else None
 
-        def card_ok(m: re.Match) -> bool:
-            digits = re.sub(r"[ -]", "", m.group())
-            return 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
+        def card(m: re.Match) -> str | None:
+            if not (_free_before(m, "-") and _free_after(m, "-")):
+                return None
+            digits = m.group().replace(" ", "").replace("-", "")
+            ok = 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
+            return self.placeholders["CREDIT_CARD"] if ok else None
 
-        def phone_ok(m: re.Match) -> bool:
-            return 10 <= sum(c.isdigit() for c in m.group()) <= 15
+        def phone_intl(m: re.Match) -> str | None:
+            if not (_free_before(m, "+") and _free_after(m, "-", no_dot_digit=True)):
+                return None
+            return self.placeholders["PHONE"] if 10 <= sum(c.isdigit() for c in m.group()) <= 15 else None
 
-        def always(m: re.Match) -> bool:
-            return True
+        def phone_nanp(m: re.Match) -> str | None:
+            ok = _free_before(m, "(.-") and _free_after(m, "-", no_dot_digit=True)
+            return self.placeholders["PHONE"] if ok else None
 
         table = {
-            "SECRET": [(lits, pat, always) for lits, pat in _SECRETS],
-            "EMAIL": [(("@",), _EMAIL, always)],
-            "IP_ADDRESS": [((".",), _IPV4, ipv4_ok), ((":",), _IPV6, ipv6_ok)],
-            "CREDIT_CARD": [(None, _CARD, card_ok)],
-            "PHONE": [(("+",), _PHONE_INTL, phone_ok), (None, _PHONE_NANP, always)],
+            "SECRET": [(lits, pat, secret) for lits, pat in _SECRETS],
+            "EMAIL": [(("@",), _EMAIL, email)],
+            "IP_ADDRESS": [((".",), _IPV4, ipv4), ((":",), _IPV6, ipv6)],
+            "CREDIT_CARD": [(None, _CARD, card)],
+            "PHONE": [(("+",), _PHONE_INTL, phone_intl), (None, _PHONE_NANP, phone_nanp)],
         }
-        # fixed order, see the module docstring
         return [(kind, *entry) for kind in PLACEHOLDERS if kind in self.kinds for entry in table[kind]]
 
     def redact(self, text: str) -> tuple[str, dict[str, int]]:
@@ -137,19 +177,18 @@ class PIIRedactor(Step):
         if subs is None:
             subs = self.__dict__["_compiled"] = self._subs()
         counts: dict[str, int] = {}
-        for kind, literals, pat, ok in subs:
+        for kind, literals, pat, replace in subs:
             if literals is not None and not any(lit in text for lit in literals):
                 continue
-            placeholder = self.placeholders[kind]
             n = 0
 
-            def repl(m: re.Match, ok=ok, placeholder=placeholder) -> str:
+            def repl(m: re.Match, replace=replace) -> str:
                 nonlocal n
-                if ok(m):
-                    n += 1
-                    keep = m.groupdict().get("keep")  # a label kept before the secret
-                    return keep + placeholder if keep else placeholder
-                return m.group()
+                new = replace(m)
+                if new is None:
+                    return m.group()
+                n += 1
+                return new
 
             text = pat.sub(repl, text)
             if n:
