@@ -15,7 +15,8 @@ permutations:
   (16 buckets x 8), its own word tokenizer;
 * MassiveText: ``Pipeline([MinHashDeduplicator()])`` end to end (reads JSONL, writes the deduplicated shards).
 
-Printed per tool: documents/s (wall clock of the whole run / documents), recall on planted pairs with true Jaccard
+Printed per tool: documents/s (wall clock of the whole run / documents; and per CPU-second, steadier on a shared
+machine; with ``--repeats`` the tools run interleaved and each one's fastest run counts), recall on planted pairs with true Jaccard
 >= threshold (all, exact copies, near copies), precision (removed documents whose true Jaccard with a document of
 their cluster is >= threshold; and the stricter share that are planted copies), peak RSS; then the ratios. With
 ``--mem-scale S``, MassiveText's peak memory is also measured on a corpus 1/S the size, to show it stays flat.
@@ -180,8 +181,15 @@ def run_datatrove(corpus: str, work: str, ngram: int, threshold: float, workers:
 TOOLS = {"massivetext": run_massivetext, "datasketch": run_datasketch, "datatrove": run_datatrove}
 
 
+def _cpu_seconds() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def child(args: argparse.Namespace) -> None:
+    cpu0 = _cpu_seconds()
     out = TOOLS[args.tool](args.corpus, args.work, args.ngram, args.threshold, args.workers, args.task_mb)
+    out["cpu_seconds"] = _cpu_seconds() - cpu0
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out["peak_rss_mb"] = max(self_rss, kids_rss) / 1024
@@ -218,6 +226,7 @@ def score(result: dict, docs: dict[str, str], truth: list[dict], ngram: int, thr
         good += any(jac(m, other) >= threshold for other in ([c[0]] + [x for x in c[1:] if x != m])[:20])
     return {
         "docs_per_s": len(docs) / result["seconds"],
+        "docs_per_cpu_s": len(docs) / result["cpu_seconds"],
         "seconds": result["seconds"],
         "recall": float(np.mean(found)) if found else float("nan"),
         "recall_exact": float(np.mean(kinds["exact"])) if kinds["exact"] else float("nan"),
@@ -325,12 +334,18 @@ def main() -> None:
     )
     print(f"machine: {os.cpu_count()} cpus, workers={args.workers}; shared and noisy: compare within this run only")
     rows = {}
-    for tool in args.tools.split(","):
-        runs = [run_tool(tool, corpus, args.dir, args) for _ in range(args.repeats)]
-        res = min(runs, key=lambda r: r["seconds"])  # the least disturbed run of a noisy machine
+    tools = args.tools.split(",")
+    runs: dict[str, list[dict]] = {t: [] for t in tools}
+    for _ in range(args.repeats):  # interleaved, so a burst of load from elsewhere hits every tool alike
+        for tool in tools:
+            runs[tool].append(run_tool(tool, corpus, args.dir, args))
+    for tool in tools:
+        res = min(runs[tool], key=lambda r: r["seconds"])  # the least disturbed run of a noisy machine
+        res["cpu_seconds"] = min(r["cpu_seconds"] for r in runs[tool])
         rows[tool] = s = score(res, docs, truth, args.ngram, args.threshold)
         print(
-            f"{tool:12s} {s['docs_per_s']:8.0f} docs/s ({s['seconds']:6.1f} s)  recall {s['recall']:.3f} "
+            f"{tool:12s} {s['docs_per_s']:6.0f} docs/s ({s['seconds']:5.1f} s wall; {s['docs_per_cpu_s']:6.0f} docs "
+            f"per CPU-s)  recall {s['recall']:.3f} "
             f"(exact {s['recall_exact']:.3f}, near {s['recall_near']:.3f}; {s['pairs_at_threshold']} pairs)  "
             f"precision {s['precision']:.3f} (planted {s['precision_planted']:.3f}; {s['removed']} removed)  "
             f"peak {s['peak_rss_mb']:.0f} MB  {s['info']}",
@@ -341,7 +356,8 @@ def main() -> None:
         for peer in ("datasketch", "datatrove"):
             if peer in rows:
                 print(
-                    f"ratio massivetext/{peer}: docs/s x{mt['docs_per_s'] / rows[peer]['docs_per_s']:.2f}, "
+                    f"ratio massivetext/{peer}: docs/s x{mt['docs_per_s'] / rows[peer]['docs_per_s']:.2f} "
+                    f"(per CPU-s x{mt['docs_per_cpu_s'] / rows[peer]['docs_per_cpu_s']:.2f}), "
                     f"recall {mt['recall']:.3f} vs {rows[peer]['recall']:.3f}, "
                     f"precision {mt['precision']:.3f} vs {rows[peer]['precision']:.3f}"
                 )
