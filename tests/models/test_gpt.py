@@ -72,6 +72,7 @@ def test_save_with_massivetext_load_with_transformers(gpt2_dir, tmp_path):
         assert_close(back(x).logits, hf(x).logits, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("padded", [True, False], ids=["left-padded", "unpadded"])
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -82,20 +83,22 @@ def test_save_with_massivetext_load_with_transformers(gpt2_dir, tmp_path):
         {"num_beams": 2, "num_return_sequences": 2, "early_stopping": "never"},
     ],
 )
-def test_generate_matches_transformers(gpt2_dir, kwargs):
+def test_generate_matches_transformers(gpt2_dir, kwargs, padded):
+    """Left-padded batches take the masked path; unpadded ones the lean one-token decode step."""
     path, hf = gpt2_dir
     model = GPTForCausalLM.from_pretrained(path)
     x, mask = _batch(T=9)
+    if not padded:
+        mask = torch.ones_like(mask)
     # an EOS that the model actually emits, so early finishing and padding are exercised
     with torch.no_grad():
         first = hf.generate(
             x, attention_mask=mask, max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0
         )
     eos = int(torch.mode(first[:, 9:].flatten()).values)
-    ref = hf.generate(
-        x, attention_mask=mask, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=0, **kwargs
-    )
-    ours = model.generate(x, attention_mask=mask, max_new_tokens=12, eos_token_id=eos, pad_token_id=0, **kwargs)
+    gen = {"max_new_tokens": 12, "eos_token_id": eos, "pad_token_id": 0, **kwargs}
+    ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
+    ours = model.generate(x, attention_mask=None if not padded else mask, **gen)
     assert torch.equal(ours, ref), (ours, ref)
 
 

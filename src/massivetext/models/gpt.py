@@ -251,10 +251,67 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         cache = StaticKVCache(
             c.n_layer, B, c.n_head, max_len, c.n_embd // c.n_head, self.transformer.ln_f.weight.dtype, input_ids.device
         )
-        return {"cache": cache}
+        return {"cache": cache, "lean": self._lean_weights()}
+
+    def _lean_weights(self) -> list[tuple] | None:
+        """Per-layer weight tuples for the one-token decode step of a plain GPT-2 (else None: the general path)."""
+        c = self.config
+        if c.mt_rotary or c.mt_rmsnorm or c.mt_swiglu or not c.mt_bias or self.training:
+            return None
+        if c.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
+            return None
+        out = []
+        for b in self.transformer.h:
+            a, m = b.attn, b.mlp
+            out.append(
+                (
+                    b.ln_1.weight,
+                    b.ln_1.bias,
+                    a.c_attn.weight,
+                    a.c_attn.bias,
+                    a.c_proj.weight,
+                    a.c_proj.bias,
+                    b.ln_2.weight,
+                    b.ln_2.bias,
+                    m.c_fc.weight,
+                    m.c_fc.bias,
+                    m.c_proj.weight,
+                    m.c_proj.bias,
+                    a.scale,
+                )
+            )
+        return out
+
+    def _lean_step(self, tokens, state, start: int, position_ids) -> torch.Tensor:
+        """One new token per row, no padding: the same math as ``trunk`` written as bare functional calls.
+
+        At batch 1 decoding is bound by per-op dispatch, not arithmetic; skipping module calls, masks and layout
+        copies (a single query's (B, H, 1, D) output already has (B, 1, C) layout) is where the time goes.
+        """
+        t, c = self.transformer, self.config
+        B, C, H = tokens.shape[0], c.n_embd, c.n_head
+        eps, shape = c.layer_norm_epsilon, (c.n_embd,)
+        pos = t.wpe.weight[start] if position_ids is None else F.embedding(position_ids, t.wpe.weight)
+        x = F.embedding(tokens, t.wte.weight) + pos
+        cache = state["cache"]
+        end = start + 1
+        for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(state["lean"]):
+            q, k, v = F.linear(F.layer_norm(x, shape, w1, b1, eps), wa, ba).view(B, 3, H, 1, C // H).unbind(1)
+            kc, vc = cache.k_layers[i], cache.v_layers[i]
+            kc.narrow(2, start, 1).copy_(k)
+            vc.narrow(2, start, 1).copy_(v)
+            y = F.scaled_dot_product_attention(q, kc.narrow(2, 0, end), vc.narrow(2, 0, end), scale=scale)
+            x = x + F.linear(y.view(B, 1, C), wp, bp)
+            h = F.gelu(F.linear(F.layer_norm(x, shape, w2, b2, eps), wf, bf), approximate="tanh")
+            x = x + F.linear(h, wo, bo)
+        x = F.layer_norm(x, shape, t.ln_f.weight, t.ln_f.bias, eps)
+        logits = F.linear(x[:, 0], self.lm_head.weight)
+        return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
 
     def _gen_step(self, tokens, state, start: int, position_ids, key_mask) -> torch.Tensor:
         """Logits (B, V) for the last of ``tokens`` (B, t) placed at [start, start+t); key_mask covers [0, start+t)."""
+        if tokens.shape[1] == 1 and key_mask is None and state.get("lean") is not None:
+            return self._lean_step(tokens, state, start, position_ids)
         mask = None
         if key_mask is not None:
             mask = padding_causal_mask(key_mask, tokens.shape[1], start)
