@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "AutoTokenizer": "massivetext.tokenization.tokenizer",
     "train_tokenizer": "massivetext.tokenization.train",
     "TokenShards": "massivetext.tokenization.shards",
+    "encode_corpus": "massivetext.tokenization.encode",
     # models
     "AutoConfig": "massivetext.models.auto",
     "AutoModel": "massivetext.models.auto",
@@ -43,8 +44,13 @@ _EXPORTS: dict[str, str] = {
     # training
     "TrainingArguments": "massivetext.training.arguments",
     "Trainer": "massivetext.training.trainer",
+    "TrainerCallback": "massivetext.training.callbacks",
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
+    "unigram_perplexity": "massivetext.evaluation.baseline",
+    # the main job
+    "quickstart": "massivetext.quickstart.run",
+    "QuickstartConfig": "massivetext.quickstart.run",
 }
 
 __all__ = ["BadInputError", "ConfigError", "MassiveTextError", "MissingFileError", "__version__", *_EXPORTS]

@@ -121,11 +121,12 @@ def test_parquet_and_corrupt_parquet(tmp_path):
 
 def test_resolve_files(tmp_path):
     (tmp_path / "sub").mkdir()
-    for name in ["a.jsonl", "b.jsonl", "sub/c.jsonl"]:
+    (tmp_path / "_work").mkdir()
+    for name in ["a.jsonl", "b.jsonl", "sub/c.jsonl", "_work/skipped.jsonl", ".hidden.jsonl"]:
         write(str(tmp_path / name), jsonl(GOOD[:1]))
     assert len(resolve_files(str(tmp_path))) == 3
     assert len(resolve_files(str(tmp_path / "*.jsonl"))) == 2
-    assert len(resolve_files(str(tmp_path / "**" / "*.jsonl"))) == 3
+    assert len(resolve_files(str(tmp_path / "**" / "*.jsonl"))) == 4  # a glob says exactly what it wants
     with pytest.raises(MissingFileError, match="nothing-here"):
         resolve_files(str(tmp_path / "nothing-here*.jsonl"))
     with pytest.raises(MissingFileError, match="missing.jsonl"):

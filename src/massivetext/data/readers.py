@@ -134,7 +134,7 @@ def resolve_files(data_files: str | os.PathLike | Iterable[str | os.PathLike]) -
         if any(c in p for c in "*?["):
             found = sorted(f for f in glob.glob(p, recursive=True) if os.path.isfile(f))
         elif os.path.isdir(p):
-            found = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if not f.startswith((".", "_")))
+            found = sorted(_walk_data_files(p))
         elif os.path.isfile(p):
             found = [p]
         else:
@@ -143,6 +143,14 @@ def resolve_files(data_files: str | os.PathLike | Iterable[str | os.PathLike]) -
             raise MissingFileError(f"no files match {p!r}")
         out.extend(found)
     return out
+
+
+def _walk_data_files(root: str) -> Iterator[str]:
+    """Files below ``root``, skipping hidden and ``_``-prefixed files and folders (work dirs, markers), as
+    Hugging Face ``datasets`` does."""
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if not x.startswith((".", "_"))]
+        yield from (os.path.join(d, f) for f in files if not f.startswith((".", "_")))
 
 
 def _lines(
