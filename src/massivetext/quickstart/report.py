@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from typing import Any
 
 
@@ -66,6 +67,10 @@ def write_report(
     sample_html = "".join(
         f"<h3>{esc(s['kind'])}: <code>{esc(s['prompt'])}</code></h3><pre>{esc(s['text'])}</pre>" for s in samples
     )
+    funnel_png = funnel_chart(funnel)
+    for name, png in (("funnel.png", funnel_png), ("loss.png", loss_png)):  # the charts as files too
+        with open(os.path.join(os.path.dirname(path), name), "wb") as f:
+            f.write(base64.b64decode(png))
     ev = summary["evaluation"]
     facts = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in summary["facts"].items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>MassiveText quickstart</title>
@@ -77,7 +82,7 @@ th{{text-align:left;background:#f6f6f6}}pre{{background:#f6f8fa;padding:10px;whi
 <p class="big">Validation perplexity <b>{ev["perplexity"]:.1f}</b> against <b>{ev["unigram_perplexity"]:.1f}</b> for a
 unigram model of the same tokens ({ev["unigram_perplexity"] / ev["perplexity"]:.1f}x lower).</p>
 <table>{facts}</table>
-<h2>1. Curation</h2><img src="data:image/png;base64,{funnel_chart(funnel)}">
+<h2>1. Curation</h2><img src="data:image/png;base64,{funnel_png}">
 <table><tr><th>step</th><th>documents</th><th>MB</th></tr>{rows}</table>
 <p>Per-rule details, length histograms and examples of removed documents: <a href="curated/report.html">curated/report.html</a>.</p>
 <h2>2. Training</h2><img src="data:image/png;base64,{loss_png}">
