@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,8 @@ def _optimal_cached(threshold: float, num_perm: int, fn: float) -> tuple[int, in
 
 
 def shard_shingles(texts: Iterable[str], n: int, digits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(shingle hashes of all documents concatenated, offsets (n_docs + 1), exact hash of each document's words).
+    """(shingle hashes of all documents concatenated, offsets (n_docs + 1), exact hash of the words of each document
+    shorter than n words, 0 for the others).
 
     Word hashes of many documents are combined in one pass; n-grams that would cross a document boundary are cut.
     """
@@ -89,7 +91,7 @@ def shard_shingles(texts: Iterable[str], n: int, digits: bool = False) -> tuple[
 
     def flush() -> None:
         lens = np.fromiter(map(len, batch), np.int64, len(batch))
-        flat = [w for ws in batch for w in ws]
+        flat = list(chain.from_iterable(batch))
         comb = combine_ngrams(hash_words(flat), n)
         counts = np.maximum(lens - n + 1, 0)
         starts = np.cumsum(lens) - lens
@@ -97,8 +99,10 @@ def shard_shingles(texts: Iterable[str], n: int, digits: bool = False) -> tuple[
         within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         all_sh.append(comb[np.repeat(starts, counts) + within] if total else np.zeros(0, np.uint64))
         all_counts.append(counts)
-        joined = [b" ".join(ws) for ws in batch]
-        all_exact.append(np.fromiter(map(xxhash.xxh3_64_intdigest, joined), np.uint64, len(joined)))
+        # the exact hash matters only for documents without shingles (0 marks the others)
+        all_exact.append(
+            np.fromiter((xxhash.xxh3_64_intdigest(b" ".join(ws)) if len(ws) < n else 0 for ws in batch), np.uint64)
+        )
 
     for text in texts:
         ws = word_bytes(text, digits)
@@ -206,15 +210,22 @@ class _ShingleSets:
         self.files: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.cache: dict[int, np.ndarray] = {}
 
+    def raw(self, key: int) -> np.ndarray:
+        s, pos = key >> POS_BITS, key & ((1 << POS_BITS) - 1)
+        if s not in self.files:
+            _, sh_p, off_p = _paths(self.workdir, s)
+            self.files[s] = (load_array(sh_p, mmap=True), load_array(off_p))
+        sh, off = self.files[s]
+        return np.asarray(sh[off[pos] : off[pos + 1]])
+
+    def same(self, a: int, b: int) -> bool:
+        """Identical shingle sequences (exact copies, the common case): Jaccard 1 without sorting."""
+        return np.array_equal(self.raw(a), self.raw(b))
+
     def get(self, key: int) -> np.ndarray:
         got = self.cache.get(key)
         if got is None:
-            s, pos = key >> POS_BITS, key & ((1 << POS_BITS) - 1)
-            if s not in self.files:
-                _, sh_p, off_p = _paths(self.workdir, s)
-                self.files[s] = (load_array(sh_p, mmap=True), load_array(off_p))
-            sh, off = self.files[s]
-            got = np.unique(np.asarray(sh[off[pos] : off[pos + 1]]))
+            got = np.unique(self.raw(key))
             if len(self.cache) >= self.cap:
                 self.cache.clear()
             self.cache[key] = got
@@ -236,7 +247,7 @@ def _verify(shard: int, workdir: str, parts: int, cfg: MinHashConfig) -> dict:
         if cfg.verify:
             sets = _ShingleSets(workdir)
             for i, (a, b, exact) in enumerate(c.tolist()):
-                if not exact:
+                if not exact and not sets.same(a, b):
                     sim[i] = jaccard_sets(sets.get(a), sets.get(b))
         keep = sim >= cfg.threshold
         save_array(out, np.column_stack([c[keep, :2], (sim[keep] * 1e6).astype(np.uint64)]))
