@@ -242,18 +242,21 @@ def main() -> None:
         print(line)
 
     if args.mem_scale:
+        scales = sorted({1, max(2, args.mem_scale // 3), args.mem_scale})
+        peaks = []
         with tempfile.TemporaryDirectory() as tmp:
-            big = os.path.join(tmp, f"corpus_x{args.mem_scale}.jsonl")
             with open(path, "rb") as src:
                 data = src.read()
-            with open(big, "wb") as f:
-                for _ in range(args.mem_scale):
-                    f.write(data)
-            m1, m10 = worker_peak_mb(path), worker_peak_mb(big)
-        print(
-            f"\npeak RSS of one curation worker (gopher-filters recipe, workers=1): {m1} MB on {mb:.1f} MB of text, "
-            f"{m10} MB on {args.mem_scale}x ({mb * args.mem_scale:.0f} MB)"
-        )
+            for k in scales:
+                big = os.path.join(tmp, f"corpus_x{k}.jsonl")
+                with open(big, "wb") as f:
+                    for _ in range(k):
+                        f.write(data)
+                peaks.append(worker_peak_mb(big))
+                os.remove(big)
+        print("\npeak RSS (VmHWM) of one curation worker, gopher-filters recipe, workers=1, 32 MB tasks:")
+        for k, peak in zip(scales, peaks):
+            print(f"  {k:3d}x corpus ({mb * k:6.0f} MB of text): {peak} MB")
 
 
 if __name__ == "__main__":

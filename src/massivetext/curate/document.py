@@ -27,4 +27,5 @@ class Document:
     @property
     def nbytes(self) -> int:
         """UTF-8 size of the text (what "bytes" means in every statistic)."""
-        return len(self.text.encode("utf-8", "surrogatepass"))
+        t = self.text
+        return len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))  # isascii is O(1)

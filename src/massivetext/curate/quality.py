@@ -16,8 +16,8 @@ bullet_lines        fraction of lines starting with a bullet above ``max_bullet_
 ellipsis_lines      fraction of lines ending with "..." or "…" above ``max_ellipsis_lines_ratio``  0.3
 alpha_words         fraction of words (symbol words included) with an alphabetic character
                     below ``min_alpha_words_ratio``                                             0.8
-stop_words          fewer than ``min_stop_words`` distinct stop words (case-insensitive, word
-                    length definition applies: ``"The,"`` counts as ``the``)                    2
+stop_words          fewer than ``min_stop_words`` distinct stop words among the words, lowercased
+                    and without punctuation (``"The,"`` counts as ``the``)                      2
 ==================  ===========================================================================  =========
 
 A threshold set to ``None`` disables its rule. DataTrove (``datatrove.pipeline.filters.GopherQualityFilter``)
@@ -36,8 +36,9 @@ from massivetext.curate.text_units import PUNCTUATION, lines
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
 ELLIPSES = ("...", "…")
-# a word without an alphabetic character: only digits, underscores, punctuation or symbols between whitespace
-_NO_ALPHA_WORD = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
+# from a word's first alphabetic character to its end: one match per word that has an alphabetic character
+_ALPHA_WORD = re.compile(r"[^\W\d_]\S*")
+_DELETE_PUNCTUATION = str.maketrans("", "", PUNCTUATION)
 
 
 @dataclass(kw_only=True)
@@ -61,14 +62,15 @@ class GopherQualityFilter(Filter):
 
     def check(self, text: str) -> tuple[bool, str | None]:
         words = text.split()
-        stripped = [w.strip(PUNCTUATION) for w in words]
-        lens = list(map(len, stripped))
-        n = len(lens) - lens.count(0)  # non-symbol words
+        if self.min_words is not None and len(words) < self.min_words:  # fewer words, fewer non-symbol words
+            return False, "too_few_words"
+        bare = text.translate(_DELETE_PUNCTUATION).split()  # words without punctuation; symbol words vanish
+        n = len(bare)
         if self.min_words is not None and n < self.min_words:
             return False, "too_few_words"
         if self.max_words is not None and n > self.max_words:
             return False, "too_many_words"
-        mean = sum(lens) / n if n else 0.0
+        mean = len("".join(bare)) / n if n else 0.0
         if self.min_mean_word_length is not None and mean < self.min_mean_word_length:
             return False, "short_words"
         if self.max_mean_word_length is not None and mean > self.max_mean_word_length:
@@ -90,11 +92,11 @@ class GopherQualityFilter(Filter):
                 if sum(1 for s in ls if s.endswith(ELLIPSES)) > self.max_ellipsis_lines_ratio * n_lines:
                     return False, "ellipsis_lines"
         if self.min_alpha_words_ratio is not None and words:
-            n_alpha = len(words) - len(_NO_ALPHA_WORD.findall(text))
+            n_alpha = len(_ALPHA_WORD.findall(text))
             if n_alpha < self.min_alpha_words_ratio * len(words):
                 return False, "alpha_words"
         if self.min_stop_words is not None:
-            found = self._stop.intersection(map(str.lower, stripped))
+            found = self._stop.intersection(map(str.lower, bare))
             if len(found) < self.min_stop_words:
                 return False, "stop_words"
         return True, None

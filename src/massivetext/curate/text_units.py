@@ -2,9 +2,10 @@
 
 - **word**: a maximal run of non-whitespace characters (``str.split()``). Punctuation stays attached
   (``"world."`` is one word).
-- **word length**: the characters of a word without its leading and trailing punctuation (``PUNCTUATION``):
-  ``"world."`` has length 5.
-- **symbol word**: a word made only of punctuation or symbols (``"-"``, ``"..."``, ``"#"``); its length is 0.
+- **word length**: the number of characters of a word that are not punctuation (``PUNCTUATION``):
+  ``"world."`` has length 5, ``"don't"`` 4.
+- **symbol word**: a word made only of punctuation (``"-"``, ``"..."``, ``"#"``); its length is 0. Words are
+  compared (stop words) without their punctuation, lowercased.
 - **line**: the text between two ``"\\n"`` (a ``"\\r"`` before it is whitespace), stripped of surrounding
   whitespace; a blank line (empty or whitespace only) is not a line.
 - **paragraph**: a maximal run of lines not interrupted by a blank line, stripped of surrounding whitespace.
