@@ -63,9 +63,10 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def _set_threads(n: int) -> None:
-    # the Rust pool reads this when it first starts, which is after the worker process starts
+    # Read by the Rust side when it first encodes, which is after the worker starts. One thread per process: the
+    # encoder runs serially in this process's encode thread (an idle rayon pool spins and burns CPU between batches).
     os.environ["RAYON_NUM_THREADS"] = str(n)
-    os.environ["TOKENIZERS_PARALLELISM"] = "true"
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if n > 1 else "false"
 
 
 def _encode_batch(backend: Any, texts: list[str]) -> tuple[list[Any], int]:
@@ -211,8 +212,8 @@ def encode_corpus(
     text_field: str = "text",
     id_field: str = "id",
     processes: int | None = None,
-    part_bytes: int = 256 << 20,
-    batch_chars: int = 4 << 20,
+    part_bytes: int = 8 << 20,
+    batch_chars: int = 2 << 20,
     strict: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
