@@ -254,7 +254,8 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         return {"cache": cache, "lean": self._lean_weights()}
 
     def _lean_weights(self) -> list[tuple] | None:
-        """Per-layer weight tuples for the one-token decode step of a plain GPT-2 (else None: the general path)."""
+        """Per-layer tensors for the one-token decode step of a plain GPT-2 (else None: the general path).
+        Matmul weights are kept as (in, out) views, the operand ``addmm`` takes, so no transpose is dispatched."""
         c = self.config
         if c.mt_rotary or c.mt_rmsnorm or c.mt_swiglu or not c.mt_bias or self.training:
             return None
@@ -267,15 +268,15 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
                 (
                     b.ln_1.weight,
                     b.ln_1.bias,
-                    a.c_attn.weight,
+                    a.c_attn.weight.t(),
                     a.c_attn.bias,
-                    a.c_proj.weight,
+                    a.c_proj.weight.t(),
                     a.c_proj.bias,
                     b.ln_2.weight,
                     b.ln_2.bias,
-                    m.c_fc.weight,
+                    m.c_fc.weight.t(),
                     m.c_fc.bias,
-                    m.c_proj.weight,
+                    m.c_proj.weight.t(),
                     m.c_proj.bias,
                     a.scale,
                 )
@@ -283,29 +284,30 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         return out
 
     def _lean_step(self, tokens, state, start: int, position_ids) -> torch.Tensor:
-        """One new token per row, no padding: the same math as ``trunk`` written as bare functional calls.
+        """One new token per row, no padding: the same math as ``trunk`` written as bare (B, C) tensor ops.
 
-        At batch 1 decoding is bound by per-op dispatch, not arithmetic; skipping module calls, masks and layout
-        copies (a single query's (B, H, 1, D) output already has (B, 1, C) layout) is where the time goes.
+        At batch 1 decoding is bound by per-op dispatch, not arithmetic: module calls, masks, 3-D reshapes and
+        layout copies are skipped (a single query's (B, H, 1, D) output already has (B, C) layout).
         """
         t, c = self.transformer, self.config
         B, C, H = tokens.shape[0], c.n_embd, c.n_head
         eps, shape = c.layer_norm_epsilon, (c.n_embd,)
-        pos = t.wpe.weight[start] if position_ids is None else F.embedding(position_ids, t.wpe.weight)
-        x = F.embedding(tokens, t.wte.weight) + pos
+        pos = t.wpe.weight[start] if position_ids is None else F.embedding(position_ids.view(B), t.wpe.weight)
+        x = F.embedding(tokens.view(B), t.wte.weight) + pos
         cache = state["cache"]
         end = start + 1
         for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(state["lean"]):
-            q, k, v = F.linear(F.layer_norm(x, shape, w1, b1, eps), wa, ba).view(B, 3, H, 1, C // H).unbind(1)
+            qkv = torch.addmm(ba, F.layer_norm(x, shape, w1, b1, eps), wa)
+            q, k, v = qkv.view(B, 3, H, 1, C // H).unbind(1)
             kc, vc = cache.k_layers[i], cache.v_layers[i]
             kc.narrow(2, start, 1).copy_(k)
             vc.narrow(2, start, 1).copy_(v)
             y = F.scaled_dot_product_attention(q, kc.narrow(2, 0, end), vc.narrow(2, 0, end), scale=scale)
-            x = x + F.linear(y.view(B, 1, C), wp, bp)
-            h = F.gelu(F.linear(F.layer_norm(x, shape, w2, b2, eps), wf, bf), approximate="tanh")
-            x = x + F.linear(h, wo, bo)
+            x = x + torch.addmm(bp, y.view(B, C), wp)
+            h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")
+            x = x + torch.addmm(bo, h, wo)
         x = F.layer_norm(x, shape, t.ln_f.weight, t.ln_f.bias, eps)
-        logits = F.linear(x[:, 0], self.lm_head.weight)
+        logits = torch.mm(x, self.lm_head.weight.t())
         return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
 
     def _gen_step(self, tokens, state, start: int, position_ids, key_mask) -> torch.Tensor:
