@@ -34,6 +34,8 @@ def test_word_count_both_sides():
     assert Q.check(prose(50)) == (True, None)
     # symbol words ("-", "...", "—") are not words
     assert Q.check(prose(49) + " - — ...") == (False, "too_few_words")
+    # any whitespace separates words, punctuation never joins them
+    assert Q.check(prose(50).replace(" ", "\n", 10).replace(" ", "\t", 10).replace(" ", "\r\n", 10)) == (True, None)
     f = GopherQualityFilter(max_words=60)
     assert f.check(prose(60)) == (True, None)
     assert f.check(prose(61)) == (False, "too_many_words")

@@ -293,7 +293,7 @@ def run_task(job: _Job) -> dict[str, Any]:
     if k == 0:
         stats.bad_records = report.n_bad
         for b in report.bad:
-            key = re.split(r"[:(]", b.reason, maxsplit=1)[0].strip()
+            key = re.sub(r"\d+", "N", re.split(r"[:(]", b.reason, maxsplit=1)[0].strip())  # a kind, not a place
             stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
         os.replace(report.errors_file, errors_final)
     if "drop" in vars(stats):

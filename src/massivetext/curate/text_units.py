@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 import string
 
-# ASCII punctuation and symbols, the common Unicode punctuation, and control characters
+# ASCII punctuation and symbols, the common Unicode punctuation, and control characters (never whitespace: deleting
+# these from a text must not join two words)
 PUNCTUATION = (
     string.punctuation
     + "‘’“”„‚«»‹›–—―‐‑…•·‣◦⁃′″§¶†‡°¿¡、。，．：；！？（）［］｛｝【】《》〈〉「」『』～・％＃＆＊＠￥€£¥©®™"
-    + "".join(map(chr, range(0, 32)))
-    + "".join(map(chr, range(127, 160)))
+    + "".join(c for c in map(chr, [*range(0, 32), *range(127, 160)]) if not c.isspace())  # controls, not whitespace
 )
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 
