@@ -130,3 +130,34 @@ def test_dedup_command(corpus, tmp_path, capsys):
     assert records[9]["id"] not in kept and not {c for _, c in truth["near"] + truth["exact"]} & kept
     assert main(["dedup", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o2")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_sigkill_during_near_dedup_then_resume(corpus, reference, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, _, inp = corpus
+    out = tmp_path / "out"
+    code = (
+        "from massivetext.curate.dedup.exact import ExactDeduplicator\n"
+        "from massivetext.curate.dedup.minhash import MinHashDeduplicator\n"
+        "from massivetext.curate.pipeline import Pipeline\n"
+        f"Pipeline([ExactDeduplicator(), MinHashDeduplicator()], task_bytes={TASK_BYTES})"
+        f".run({inp!r}, {str(out)!r}, workers=1, progress=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    sigs = out / "_work" / "global-minhash_dedup" / "signatures"
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        if sigs.is_dir() and any(p.suffix == ".npy" for p in sigs.iterdir()):
+            os.kill(proc.pid, signal.SIGKILL)  # in the middle of the near-dedup signature stage
+            break
+        time.sleep(0.005)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "stats.json").exists()
+    _pipeline().run(inp, str(out), workers=1, progress=False)
+    assert _outputs(out) == _outputs(reference[0])
