@@ -6,10 +6,11 @@ Two rules:
   similarity with some evaluation document is at least ``threshold`` (0.8): MinHash LSH finds candidates, the true
   Jaccard of the shingle sets decides.
 * ``mode="ngram"`` (GPT-3 and others): dropped when it shares at least ``min_overlap`` distinct word 13-grams with
-  the evaluation data.
+  the evaluation data. An evaluation document shorter than 13 words but at least ``min_short_words`` (8, GPT-3's
+  smallest n) long counts as one n-gram of its own length: a training document containing its words is dropped.
 
-Documents (training or evaluation) with fewer than ``ngram`` words have no n-grams; they match by the exact hash of
-their normalized words. The evaluation index (sorted hash tables, a few bytes per evaluation n-gram) is built once
+Documents (training or evaluation) with fewer than ``ngram`` words have no n-grams; otherwise they match by the exact
+hash of their normalized words. The evaluation index (sorted hash tables, a few bytes per evaluation n-gram) is built once
 in ``prepare`` and memory-mapped by every shard task. Which evaluation documents were hit, and by how many training
 documents, goes to the run's stats and to ``<workdir>/eval_hits.json``.
 """
@@ -25,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from massivetext.curate.dedup.lsh import MinHasher
-from massivetext.curate.dedup.minhash import MinHashConfig, doc_band_table, shard_shingles
-from massivetext.curate.dedup.shingles import fmix64, jaccard_sets
+from massivetext.curate.dedup.minhash import MinHashConfig, doc_band_table, shard_ngrams, shard_shingles
+from massivetext.curate.dedup.shingles import combine_ngrams, fmix64, hash_words, jaccard_sets
 from massivetext.curate.dedup.step import RemovalStep
 from massivetext.curate.dedup.store import DocReader, load_array, removal_path, run_stage, save_array, save_json
+from massivetext.curate.dedup.text import word_bytes
 from massivetext.errors import ConfigError
 
 _K = np.uint64(0x9E3779B97F4A7C15)
@@ -43,6 +45,7 @@ class DecontamConfig:
     min_overlap: int = 1
     num_perm: int = 128
     seed: int = 1
+    min_short_words: int = 8  # ngram mode: shorter eval docs with at least this many words match as whole n-grams
 
     def minhash(self) -> MinHashConfig:
         return MinHashConfig(ngram=self.ngram, threshold=self.threshold, num_perm=self.num_perm, seed=self.seed)
@@ -109,9 +112,25 @@ def build_eval_index(docs: list[EvalDoc], workdir: str, cfg: DecontamConfig) -> 
         keys = np.concatenate([sh, fmix64(exact[counts == 0] ^ _K)]).astype(np.uint64)
     order = np.lexsort((doc, keys))
     table = np.unique(np.column_stack([keys, doc.astype(np.uint64)])[order], axis=0)
+    short_keys, short_docs, short_lengths = [], [], set()
+    if cfg.mode == "ngram":  # short eval docs as whole n-grams of their own length
+        for i in np.flatnonzero(counts == 0):
+            wh = hash_words(word_bytes(docs[i].text))
+            if cfg.min_short_words <= len(wh) < cfg.ngram:
+                short_keys.append(_tag(combine_ngrams(wh, len(wh)), len(wh))[0])
+                short_docs.append(i)
+                short_lengths.add(len(wh))
+    short = np.column_stack([np.array(short_keys, np.uint64), np.array(short_docs, np.uint64)]).reshape(-1, 2)
+    save_array(os.path.join(d, "short.npy"), short[np.lexsort((short[:, 1], short[:, 0]))])
+    save_array(os.path.join(d, "short_lengths.npy"), np.array(sorted(short_lengths), np.int64))
     save_array(os.path.join(d, "shingles.npy"), sh)
     save_array(os.path.join(d, "offsets.npy"), off)
     save_array(os.path.join(d, "table.npy"), table)
+
+
+def _tag(h: np.ndarray, n: int) -> np.ndarray:
+    """n-gram hashes made distinct by their length (an 8-gram never meets a 13-gram)."""
+    return fmix64(h ^ np.uint64((n * 0x9E3779B97F4A7C15) & (2**64 - 1)))
 
 
 def _lookup(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +150,12 @@ def _decontaminate_shard(item: tuple[int, str], workdir: str, reader: DocReader,
     if not os.path.exists(out):
         ev = os.path.join(workdir, "eval")
         table = load_array(os.path.join(ev, "table.npy"), mmap=True)
-        sh, off, exact = shard_shingles(reader.texts(path), cfg.ngram)
+        lengths: list[int] = []
+        if cfg.mode == "ngram":  # n-grams of the short eval docs' lengths come from the same pass over the words
+            short_table = load_array(os.path.join(ev, "short.npy"))
+            lengths = load_array(os.path.join(ev, "short_lengths.npy")).tolist()
+        grams, exact = shard_ngrams(reader.texts(path), (cfg.ngram, *lengths))
+        sh, off = grams[cfg.ngram]
         counts = np.diff(off)
         if cfg.mode == "jaccard":
             doc, bh = doc_band_table(sh, off, exact, cfg.minhash(), MinHasher(cfg.num_perm, cfg.seed))
@@ -160,6 +184,12 @@ def _decontaminate_shard(item: tuple[int, str], workdir: str, reader: DocReader,
             bad = (n_shared >= cfg.min_overlap) | (short & (n_shared > 0))
             hits = np.unique(np.column_stack([doc_of[q], ev_doc]), axis=0)
             hits = hits[bad[hits[:, 0]]]
+            for n in lengths:  # a training doc containing a whole short eval doc
+                h, o = grams[n]
+                q, ev_doc = _lookup(short_table, _tag(h, n))
+                if len(q):
+                    doc_n = np.repeat(np.arange(len(o) - 1), np.diff(o))
+                    hits = np.unique(np.concatenate([hits, np.column_stack([doc_n[q], ev_doc])]), axis=0)
         os.makedirs(os.path.dirname(hits_p), exist_ok=True)
         save_array(hits_p, hits.astype(np.int64).reshape(-1, 2))
         save_array(out, np.unique(hits[:, 0]).astype(np.int64))
@@ -224,6 +254,7 @@ class Decontaminator(RemovalStep):
     ngram: int = 13
     threshold: float = 0.8
     min_overlap: int = 1
+    min_short_words: int = 8
     num_perm: int = 128
     text_field: str = "text"
     id_field: str = "id"
@@ -242,7 +273,9 @@ class Decontaminator(RemovalStep):
         return c
 
     def prepare(self, shards: list[str], workdir: str, executor: Any, stats: Any) -> None:
-        cfg = DecontamConfig(self.mode, self.ngram, self.threshold, self.min_overlap, self.num_perm)
+        cfg = DecontamConfig(
+            self.mode, self.ngram, self.threshold, self.min_overlap, self.num_perm, min_short_words=self.min_short_words
+        )
         docs = load_eval_docs(self.eval_sets, self.text_field, self.id_field)
         result = find_contaminated(shards, docs, workdir, executor, cfg, DocReader(intermediate=True))
         self.__dict__["_workdir"] = workdir

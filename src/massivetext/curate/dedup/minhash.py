@@ -79,29 +79,34 @@ def _optimal_cached(threshold: float, num_perm: int, fn: float) -> tuple[int, in
     return _OPTIMAL[k]
 
 
-def shard_shingles(texts: Iterable[str], n: int, digits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(shingle hashes of all documents concatenated, offsets (n_docs + 1), exact hash of the words of each document
-    shorter than n words, 0 for the others).
+def shard_ngrams(
+    texts: Iterable[str], ns: tuple[int, ...], digits: bool = False
+) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """For each n in ``ns``: (n-gram hashes of all documents concatenated, offsets (n_docs + 1)); and the exact hash
+    of the words of each document shorter than ``ns[0]`` words (0 for the others).
 
     Word hashes of many documents are combined in one pass; n-grams that would cross a document boundary are cut.
     """
-    all_sh, all_counts, all_exact = [], [], []
+    parts: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {n: ([], []) for n in ns}
+    all_exact: list[np.ndarray] = []
     batch: list[list[bytes]] = []
     nwords = 0
 
     def flush() -> None:
         lens = np.fromiter(map(len, batch), np.int64, len(batch))
-        flat = list(chain.from_iterable(batch))
-        comb = combine_ngrams(hash_words(flat), n)
-        counts = np.maximum(lens - n + 1, 0)
+        wh = hash_words(list(chain.from_iterable(batch)))
         starts = np.cumsum(lens) - lens
-        total = int(counts.sum())
-        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        all_sh.append(comb[np.repeat(starts, counts) + within] if total else np.zeros(0, np.uint64))
-        all_counts.append(counts)
+        for n in ns:
+            comb = combine_ngrams(wh, n)
+            counts = np.maximum(lens - n + 1, 0)
+            total = int(counts.sum())
+            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            parts[n][0].append(comb[np.repeat(starts, counts) + within] if total else np.zeros(0, np.uint64))
+            parts[n][1].append(counts)
         # the exact hash matters only for documents without shingles (0 marks the others)
+        n0 = ns[0]
         all_exact.append(
-            np.fromiter((xxhash.xxh3_64_intdigest(b" ".join(ws)) if len(ws) < n else 0 for ws in batch), np.uint64)
+            np.fromiter((xxhash.xxh3_64_intdigest(b" ".join(ws)) if len(ws) < n0 else 0 for ws in batch), np.uint64)
         )
 
     for text in texts:
@@ -113,11 +118,20 @@ def shard_shingles(texts: Iterable[str], n: int, digits: bool = False) -> tuple[
             batch, nwords = [], 0
     if batch:
         flush()
-    if not all_counts:
-        return np.zeros(0, np.uint64), np.zeros(1, np.int64), np.zeros(0, np.uint64)
-    counts = np.concatenate(all_counts)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return np.concatenate(all_sh), offsets, np.concatenate(all_exact)
+    if not all_exact:
+        return {n: (np.zeros(0, np.uint64), np.zeros(1, np.int64)) for n in ns}, np.zeros(0, np.uint64)
+    out = {}
+    for n, (hashes, counts) in parts.items():
+        c = np.concatenate(counts)
+        out[n] = (np.concatenate(hashes), np.concatenate([[0], np.cumsum(c)]).astype(np.int64))
+    return out, np.concatenate(all_exact)
+
+
+def shard_shingles(texts: Iterable[str], n: int, digits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shingle hashes of all documents concatenated, offsets (n_docs + 1), exact hash of the words of each document
+    shorter than n words, 0 for the others)."""
+    grams, exact = shard_ngrams(texts, (n,), digits)
+    return grams[n][0], grams[n][1], exact
 
 
 def doc_band_table(
