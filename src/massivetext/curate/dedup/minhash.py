@@ -264,8 +264,8 @@ def _verify(shard: int, workdir: str, parts: int, cfg: MinHashConfig) -> dict:
                 if not exact and not sets.same(a, b):
                     sim[i] = jaccard_sets(sets.get(a), sets.get(b))
         keep = sim >= cfg.threshold
-        save_array(out, np.column_stack([c[keep, :2], (sim[keep] * 1e6).astype(np.uint64)]))
         save_array(out.replace(".npy", ".rejected.npy"), (sim[~keep] * 1e6).astype(np.uint64))
+        save_array(out, np.column_stack([c[keep, :2], (sim[keep] * 1e6).astype(np.uint64)]))  # last: marks done
     kept = load_array(out)
     rejected = load_array(out.replace(".npy", ".rejected.npy"))
     return {"candidates": int(len(kept) + len(rejected)), "verified": int(len(kept))}
