@@ -99,9 +99,9 @@ def explain_quality(text: str, dt: tuple, mt: tuple) -> str:
             "words have a letter)"
         )
     if reason in ("stop_words", "gopher_enough_stop_words"):
-        return "stop words: MassiveText matches case-insensitively and strips punctuation ('The', 'the,'); DataTrove matches exact lowercase tokens"
+        return "stop words: MassiveText matches case-insensitively without punctuation ('The', 'the,'); DataTrove matches exact tokens"
     if reason in ("short_words", "long_words", "gopher_below_avg_threshold", "gopher_above_avg_threshold"):
-        return "mean word length: spaCy splits tokens at punctuation (shorter words); MassiveText strips only leading/trailing punctuation"
+        return "mean word length: spaCy's tokens are the pieces between punctuation (e.g. 'self.assertEqual(' is 4 tokens); MassiveText counts a whitespace word's non-punctuation characters"
     if reason in ("hash_ratio", "ellipsis_ratio", "gopher_too_many_hashes", "gopher_too_many_ellipsis"):
         return f"symbol ratio denominator: {len(words)} spaCy tokens vs {len([w for w in ws])} whitespace words ({len(nonsym)} non-symbol)"
     if reason in ("bullet_lines", "ellipsis_lines", "gopher_too_many_bullets", "gopher_too_many_end_ellipsis"):
@@ -119,14 +119,28 @@ def explain_repetition(text: str, dt: tuple, mt: tuple) -> str:
             "lines: DataTrove compares unstripped lines (indentation differs) and counts whitespace-only lines; "
             "MassiveText strips lines and skips blank ones"
         )
-    if reason and reason.startswith("top_") and not dt[0] and mt[0]:
+    if reason and reason.startswith("top_"):
         n = int(reason.split("_")[1])
         ws = text.split()
         grams = Counter(zip(*(ws[i:] for i in range(n))))
-        if not grams or grams.most_common(1)[0][1] < 2:
+        if not dt[0] and mt[0] and (not grams or grams.most_common(1)[0][1] < 2):
             return (
                 "top n-gram of a text where no n-gram repeats: DataTrove counts a single occurrence as the 'most "
                 "frequent' n-gram, so short texts fail; MassiveText requires the n-gram to occur at least twice"
+            )
+        if not mt[0] and dt[0]:
+            c = grams.most_common(1)[0][1]
+            tied = [g for g, k in grams.items() if k == c]  # in order of first occurrence
+            word_chars = sum(map(len, ws))
+            first = c * sum(map(len, tied[0])) / word_chars
+            if len(tied) > 1 and first <= dict(GopherRepetitionFilter().top_ngrams)[n]:
+                return (
+                    "tie for the most frequent n-gram: MassiveText takes the tied n-gram spanning most characters "
+                    "(here a long identifier), DataTrove the first one seen"
+                )
+            return (
+                "top n-gram denominator: MassiveText divides by the characters of the words (no whitespace), "
+                "DataTrove by len(text) including whitespace and indentation"
             )
     if reason and (reason.startswith("top_") or reason.startswith("dup")):
         kind = "top" if reason.startswith("top") else "dup"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import importlib
 import json
 import os
 import re
@@ -40,6 +39,7 @@ from massivetext.curate.io import (
     read_task,
     write_intermediate,
 )
+from massivetext.curate.recipes import STEP_TYPES, build_step, load_recipe, recipe_path, step_class
 from massivetext.curate.stats import Stats, length_bin
 from massivetext.data.readers import LoadReport, resolve_files
 from massivetext.errors import ConfigError
@@ -112,67 +112,6 @@ class TaskContext:
     segment: int = 0
     strict: bool = False
     text_field: str = "text"
-
-
-# step type name -> "module:Class"; imported on first use, so a recipe naming a step whose module is missing fails
-# with one clear line only when that step is built. Add a step type with one line here.
-STEP_TYPES: dict[str, str] = {
-    "GopherQualityFilter": "massivetext.curate.quality:GopherQualityFilter",
-    "GopherRepetitionFilter": "massivetext.curate.repetition:GopherRepetitionFilter",
-    "PIIRedactor": "massivetext.curate.pii:PIIRedactor",
-    "ExactDeduplicator": "massivetext.curate.dedup.exact:ExactDeduplicator",
-    "MinHashDeduplicator": "massivetext.curate.dedup.minhash:MinHashDeduplicator",
-    "Decontaminator": "massivetext.curate.decontaminate:Decontaminator",
-}
-
-
-def step_class(type_name: str) -> type:
-    """The class a recipe's ``type`` names: a registered name, or ``"package.module:Class"`` for your own step."""
-    target = STEP_TYPES.get(type_name) or (type_name if ":" in type_name else None)
-    if target is None:
-        raise ConfigError(f"unknown step type {type_name!r}; known: {', '.join(sorted(STEP_TYPES))}")
-    module, _, cls = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except (ModuleNotFoundError, AttributeError) as e:
-        raise ConfigError(f"step type {type_name!r} is not available ({e})") from e
-
-
-def build_step(spec: dict[str, Any]) -> Step:
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"a recipe step needs a 'type': {spec!r}")
-    params = {k: v for k, v in spec.items() if k != "type"}
-    cls = step_class(spec["type"])
-    try:
-        return cls(**params)
-    except TypeError as e:
-        raise ConfigError(f"bad parameters for {spec['type']}: {e}") from e
-
-
-def recipe_path(name_or_path: str) -> str:
-    """A built-in recipe name (``massivetext``) or a YAML file."""
-    if os.path.exists(name_or_path):
-        return name_or_path
-    here = os.path.join(os.path.dirname(os.path.dirname(__file__)), "recipes", f"{name_or_path}.yaml")
-    if os.path.exists(here):
-        return here
-    raise ConfigError(f"no recipe {name_or_path!r} (neither a file nor a built-in recipe)")
-
-
-def load_recipe(recipe: str | dict[str, Any]) -> list[Step]:
-    """Steps of a recipe: a dict ``{"steps": [{"type": ..., params...}]}``, a YAML file or a built-in name."""
-    if isinstance(recipe, str):
-        import yaml
-
-        path = recipe_path(recipe)
-        try:
-            with open(path, encoding="utf-8") as f:
-                recipe = yaml.safe_load(f)
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read recipe {path}: {e}") from e
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("steps"), list):
-        raise ConfigError("a recipe is a mapping with a 'steps' list")
-    return [build_step(s) for s in recipe["steps"]]
 
 
 def _unique_names(steps: list[Step]) -> None:
@@ -475,4 +414,17 @@ def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
     return [d.text for d in docs], stats
 
 
-__all__ = ["Filter", "GlobalStep", "Pipeline", "STEP_TYPES", "Step", "TaskContext", "apply", "load_recipe", "run_task"]
+__all__ = [
+    "Filter",
+    "GlobalStep",
+    "Pipeline",
+    "STEP_TYPES",
+    "Step",
+    "TaskContext",
+    "apply",
+    "build_step",
+    "load_recipe",
+    "recipe_path",
+    "run_task",
+    "step_class",
+]

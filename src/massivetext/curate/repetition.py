@@ -69,6 +69,8 @@ def _ngram_fractions(words, top, dup, out):
     total = int(lens.sum())
     first_seen: dict[str, int] = {}
     ids = np.fromiter(map(first_seen.setdefault, words, range(m)), np.int64, m)
+    if len(first_seen) == m:
+        return  # no word repeats, so no n-gram does
     want_top, want_dup = set(top), set(dup)
     top_done = not want_top
     dup_done = not want_dup
@@ -79,6 +81,8 @@ def _ngram_fractions(words, top, dup, out):
         key = cur[:-1] * m + ids[n - 1 :]
         _, first, cur = np.unique(key, return_index=True, return_inverse=True)
         cur = cur.reshape(-1)
+        if len(first) == len(cur):
+            return  # no n-gram repeats, so no longer one does: every later fraction is 0
         if n in want_top and not top_done:
             counts = np.bincount(cur)
             c = int(counts.max())
