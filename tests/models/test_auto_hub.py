@@ -88,3 +88,60 @@ def test_from_config_dtype_and_device(tmp_path):
     back = mt.AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.bfloat16)
     out = back(torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]]))
     assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss)
+
+
+def _resave(path, state):
+    (path / "model.safetensors").unlink()
+    torch.save(state, path / "pytorch_model.bin")
+
+
+def test_legacy_hub_layouts_load(tmp_path):
+    """What the original hub checkpoints look like: bare GPT2Model names with mask buffers, TF-era BERT LayerNorm
+    names with the NSP head and a decoder bias, T5 with embedding copies and a cross-attention bias table."""
+    x = torch.tensor([[5, 6, 7, 8]])
+    # GPT-2 ("gpt2"): no "transformer." prefix, attn.bias mask buffers
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(n_embd=32, n_head=2, n_layer=1, vocab_size=50, n_positions=16)
+    ).eval()
+    hf.save_pretrained(tmp_path / "gpt2")
+    state = {k.removeprefix("transformer."): v for k, v in hf.state_dict().items() if k != "lm_head.weight"}
+    state["h.0.attn.bias"] = torch.ones(1, 1, 16, 16)
+    _resave(tmp_path / "gpt2", state)
+    with torch.no_grad():
+        assert torch.allclose(
+            mt.AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2")(x).logits, hf(x).logits, atol=1e-5
+        )
+    # BERT ("bert-base-uncased"): gamma/beta, NSP head, position_ids buffer, decoder bias
+    hf = transformers.BertForMaskedLM(
+        transformers.BertConfig(
+            hidden_size=32, num_attention_heads=2, num_hidden_layers=1, intermediate_size=40, vocab_size=50
+        )
+    ).eval()
+    hf.save_pretrained(tmp_path / "bert")
+    state = {
+        k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+        for k, v in hf.state_dict().items()
+    }
+    state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
+    state["cls.seq_relationship.weight"] = torch.zeros(2, 32)
+    state["bert.embeddings.position_ids"] = torch.arange(512)[None]
+    _resave(tmp_path / "bert", state)
+    with torch.no_grad():
+        assert torch.allclose(
+            mt.AutoModelForMaskedLM.from_pretrained(tmp_path / "bert")(x).logits, hf(x).logits, atol=1e-5
+        )
+    # T5 ("t5-small"): embed_tokens copies and decoder EncDecAttention.relative_attention_bias
+    hf = transformers.T5ForConditionalGeneration(
+        transformers.T5Config(
+            d_model=32, d_kv=8, num_heads=4, num_layers=1, d_ff=40, vocab_size=50, decoder_start_token_id=0
+        )
+    ).eval()
+    hf.save_pretrained(tmp_path / "t5")
+    state = dict(hf.state_dict())
+    state["encoder.embed_tokens.weight"] = state["decoder.embed_tokens.weight"] = state["shared.weight"]
+    state["decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"] = torch.zeros(32, 4)
+    _resave(tmp_path / "t5", state)
+    with torch.no_grad():
+        ours = mt.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "t5")(x, decoder_input_ids=x).logits
+        assert torch.allclose(ours, hf(input_ids=x, decoder_input_ids=x).logits, atol=1e-5)

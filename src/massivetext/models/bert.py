@@ -175,7 +175,11 @@ class BertPreTrainedModel(PreTrainedModel):
             fixed[k] = v
         keep = self._own_prefixes()
         return {
-            k: v for k, v in fixed.items() if k.startswith(keep) or not any(re.search(p, k) for p in self.hf_ignored)
+            k: v
+            for k, v in fixed.items()
+            # older checkpoints also store the MLM decoder's bias: the same tensor as the head's ``bias``
+            if not k.endswith(".decoder.bias")
+            and (k.startswith(keep) or not any(re.search(p, k) for p in self.hf_ignored))
         }
 
     def encode(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None) -> torch.Tensor:

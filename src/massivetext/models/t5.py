@@ -162,7 +162,8 @@ def _additive(mask_bool: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 class T5ForConditionalGeneration(PreTrainedModel, GenerationMixin):
     config_class = T5Config
     hf_architecture = "T5ForConditionalGeneration"
-    hf_ignored = [r"^(encoder|decoder)\.embed_tokens\.weight$"]
+    # the original checkpoints carry copies of the shared embedding and an unused cross-attention bias table
+    hf_ignored = [r"^(encoder|decoder)\.embed_tokens\.weight$", r"EncDecAttention\.relative_attention_bias"]
     is_encoder_decoder = True
 
     def __init__(self, config: T5Config):
