@@ -231,3 +231,21 @@ def test_modern_gpt_learns_a_copy_task():
         loss.backward()
         opt.step()
     assert loss.item() < 0.3, loss.item()
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [(0.7, 0, 1.0), (1.0, 5, 1.0), (1.3, 0, 0.8), (0.9, 20, 0.5)])
+def test_sampling_warpers_match_transformers(temperature, top_k, top_p):
+    from transformers.generation import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from massivetext.models.generation import _warp
+
+    scores = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    ref = LogitsProcessorList()
+    if temperature != 1.0:
+        ref.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        ref.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        ref.append(TopPLogitsWarper(top_p))
+    want = ref(torch.zeros(4, 1, dtype=torch.long), scores.clone())
+    assert torch.equal(_warp(scores.clone(), temperature, top_k, top_p), want)

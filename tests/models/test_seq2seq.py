@@ -115,3 +115,29 @@ def test_generate_matches_transformers(case, kwargs, tmp_path):
     ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
     ours = model.generate(x, attention_mask=mask, **gen)
     assert torch.equal(ours, ref), (ours, ref)
+
+
+def test_t5_with_more_decoder_layers_and_token_mean_loss(tmp_path):
+    torch.manual_seed(0)
+    hf = transformers.T5ForConditionalGeneration(
+        transformers.T5Config(
+            d_model=48,
+            d_kv=16,
+            num_heads=3,
+            num_layers=1,
+            num_decoder_layers=3,
+            d_ff=72,
+            vocab_size=90,
+            decoder_start_token_id=0,
+        )
+    ).eval()
+    hf.save_pretrained(tmp_path)
+    model = mt.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    x, mask, y = _inputs(0)
+    y[0, 4:] = -100
+    with torch.no_grad():
+        ours, ref = model(x, attention_mask=mask, labels=y), hf(input_ids=x, attention_mask=mask, labels=y)
+        summed = model(x, attention_mask=mask, labels=y, num_items_in_batch=100).loss
+    assert_close(ours.logits, ref.logits, atol=1e-4, rtol=1e-4)
+    assert_close(ours.loss, ref.loss, atol=1e-5, rtol=1e-5)
+    assert_close(summed, ref.loss * int((y != -100).sum()) / 100, atol=1e-5, rtol=1e-5)
