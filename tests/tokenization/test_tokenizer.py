@@ -197,3 +197,19 @@ def test_lone_surrogates_are_replaced_in_training_and_encoding(bpe):
     ids = tok.encode("a\udc80b")  # a lone low surrogate: replaced by U+FFFD, the rest kept
     assert tok.decode(ids) == "a\ufffdb"
     assert tok(["x\ud800", "fine"])["input_ids"][1] == tok.encode("fine")
+
+
+def test_text_target_gives_labels_like_transformers(bpe):
+    tok, path = bpe
+    hf = PreTrainedTokenizerFast.from_pretrained(str(path))
+    src, tgt = ["hello world", "the fox"], ["bonjour le monde", "le renard brun"]
+    ours = tok(src, text_target=tgt, padding=True, truncation=True, max_length=8)
+    theirs = hf(src, text_target=tgt, padding=True, truncation=True, max_length=8)
+    assert set(ours) == set(theirs) and ours["labels"] == theirs["labels"]
+    assert ours["input_ids"] == theirs["input_ids"]
+    assert tok(text_target=tgt)["input_ids"] == hf(text_target=tgt)["input_ids"]
+
+
+def test_hub_name_offline_is_a_clear_error():
+    with pytest.raises(mt.MissingFileError, match="Hugging Face Hub"):
+        mt.AutoTokenizer.from_pretrained("surely-not-a-local-tokenizer-dir")

@@ -52,6 +52,7 @@ class EncodeTask:
     id_field: str
     strict: bool
     batch_chars: int
+    overlap: bool = True  # encode in a helper thread while parsing the next batch (in-process runs)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -110,8 +111,9 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
             if parts[val]:
                 writers[split].write(np.array(parts[val], dtype=dtype), docs[val])
 
-    # The Rust encoder releases the GIL: encode batch k in a thread while this one parses batch k+1.
-    pool = ThreadPoolExecutor(1)
+    # The Rust encoder releases the GIL: encode batch k in a thread while this one parses batch k+1. Worker
+    # processes skip this (the other workers keep the cores busy, and one batch in flight keeps memory lower).
+    pool = ThreadPoolExecutor(1) if task.overlap else _Inline()
     in_flight: tuple[Future, list[bool]] | None = None
 
     def finish() -> None:
@@ -169,6 +171,18 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
     return marker
 
 
+class _Inline:
+    """A stand-in for a one-thread executor that runs each call at once."""
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
 def _settings(task: EncodeTask) -> dict[str, Any]:
     """What must match for a completion marker to count on a re-run."""
     return {
@@ -212,7 +226,7 @@ def encode_corpus(
     text_field: str = "text",
     id_field: str = "id",
     processes: int | None = None,
-    part_bytes: int = 8 << 20,
+    part_bytes: int = 4 << 20,
     batch_chars: int = 2 << 20,
     strict: bool = False,
     progress: bool = True,
@@ -268,6 +282,8 @@ def encode_corpus(
         threads = max(1, (os.cpu_count() or 1) // n_proc)
         with ProcessPoolExecutor(n_proc, mp_context=get_context("spawn"), initializer=_set_threads,
                                  initargs=(threads,)) as pool:  # fmt: skip
+            for task in pending:
+                task.overlap = False
             for marker in pool.map(run_task, pending):
                 markers[marker["key"]] = marker
                 bar.update(1)

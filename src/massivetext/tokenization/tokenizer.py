@@ -68,6 +68,7 @@ class FastTokenizer:
     """A tokenizer over the Rust ``tokenizers`` library, used the way ``transformers`` tokenizers are used."""
 
     model_input_names: list[str] = ["input_ids", "attention_mask"]
+    is_fast = True
 
     def __init__(
         self,
@@ -114,6 +115,10 @@ class FastTokenizer:
 
     def __len__(self) -> int:
         return self._tokenizer.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        return self.get_vocab()
 
     def get_vocab(self) -> dict[str, int]:
         return self._tokenizer.get_vocab(with_added_tokens=True)
@@ -243,6 +248,7 @@ class FastTokenizer:
         text: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
         text_pair: str | Sequence[str] | None = None,
         *,
+        text_target: str | Sequence[str] | None = None,
         add_special_tokens: bool = True,
         padding: bool | str = False,
         truncation: bool | str | None = None,
@@ -260,11 +266,41 @@ class FastTokenizer:
         return_length: bool = False,
         **unused: Any,
     ) -> BatchEncoding:
-        if text is None:
-            raise ConfigError("give the text to tokenize")
         unused.pop("verbose", None)
         if unused:
             raise ConfigError(f"unknown tokenizer call options: {sorted(unused)}")
+        options = {k: v for k, v in locals().items() if k not in ("self", "text", "text_pair", "text_target", "unused")}
+        if text_target is not None:  # seq2seq targets: their ids become "labels" (transformers' convention)
+            targets = self._call_one(text_target, None, **options)
+            if text is None:
+                return targets
+            inputs = self._call_one(text, text_pair, **options)
+            inputs["labels"] = targets["input_ids"]
+            return inputs
+        if text is None:
+            raise ConfigError("give the text to tokenize")
+        return self._call_one(text, text_pair, **options)
+
+    def _call_one(
+        self,
+        text: Any,
+        text_pair: Any,
+        add_special_tokens: bool,
+        padding: bool | str,
+        truncation: bool | str | None,
+        max_length: int | None,
+        stride: int,
+        is_split_into_words: bool,
+        pad_to_multiple_of: int | None,
+        padding_side: str | None,
+        return_tensors: str | None,
+        return_token_type_ids: bool | None,
+        return_attention_mask: bool | None,
+        return_overflowing_tokens: bool,
+        return_special_tokens_mask: bool,
+        return_offsets_mapping: bool,
+        return_length: bool,
+    ) -> BatchEncoding:
         single = isinstance(text, str) or (is_split_into_words and text and isinstance(text[0], str))
         texts = [text] if single else list(text)
         pairs = None if text_pair is None else ([text_pair] if single else list(text_pair))
