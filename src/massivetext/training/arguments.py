@@ -40,7 +40,7 @@ class TrainingArguments:
     per_device_eval_batch_size: int = 8
     gradient_accumulation_steps: int = 1
     # optimizer
-    optim: str = "adamw_torch"
+    optim: str = "adamw_torch_fused"  # transformers' default since torch 2.8; fused also runs on CPU
     learning_rate: float = 5e-5
     weight_decay: float = 0.0
     adam_beta1: float = 0.9
@@ -81,6 +81,7 @@ class TrainingArguments:
     torch_compile: bool = False
     gradient_checkpointing: bool = False
     use_cpu: bool = False
+    tf32: bool | None = None  # CUDA: allow TF32 matmuls (None leaves torch's setting alone)
     # data
     dataloader_num_workers: int = 0
     dataloader_drop_last: bool = False

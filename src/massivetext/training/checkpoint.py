@@ -52,21 +52,27 @@ def save_model_files(model: torch.nn.Module, directory: str | os.PathLike) -> No
 
 
 def load_model_files(model: torch.nn.Module, directory: str | os.PathLike) -> None:
-    """Load weights saved by `save_model_files` into `model` in place (tied weights may be absent from the file)."""
+    """Copy weights saved by `save_model_files` into `model`'s own tensors (the optimizer keeps pointing at them).
+
+    MassiveText models store Hugging Face names (`hf_to_mt` maps them back); tied weights may be absent from the file.
+    """
     from safetensors.torch import load_file
 
     path = Path(directory) / "model.safetensors"
     if not path.exists():
         raise MissingFileError(f"no model.safetensors in {directory}")
-    state = load_file(str(path), device=str(next(model.parameters()).device))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    loaded_ptrs = {t.data_ptr() for k, t in model.state_dict().items() if k in state}
+    state = load_file(str(path))
+    if hasattr(model, "hf_to_mt"):
+        state = model.hf_to_mt(state)
     own = model.state_dict()
-    really_missing = [k for k in missing if own[k].data_ptr() not in loaded_ptrs]
-    if really_missing or unexpected:
-        raise MissingFileError(
-            f"{path} does not match the model: missing {really_missing[:5]}, unexpected {list(unexpected)[:5]}"
-        )
+    unexpected = sorted(set(state) - set(own))
+    loaded_ptrs = {own[k].data_ptr() for k in state if k in own}
+    missing = [k for k in own if k not in state and own[k].data_ptr() not in loaded_ptrs]
+    if unexpected or missing:
+        raise MissingFileError(f"{path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    with torch.no_grad():
+        for key, tensor in state.items():
+            own[key].copy_(tensor)
 
 
 def rng_state() -> dict[str, Any]:

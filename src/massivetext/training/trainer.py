@@ -127,6 +127,8 @@ class Trainer:
         self.device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
         if cuda:
             torch.cuda.set_device(self.device)
+            if self.args.tf32 is not None:
+                torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.args.tf32
         if world > 1 and not dist.is_initialized():
             dist.init_process_group(backend=self.args.ddp_backend or ("nccl" if cuda else "gloo"))
         self.world_size = dist.get_world_size() if dist.is_initialized() else 1
@@ -161,8 +163,8 @@ class Trainer:
         ]
         a = self.args
         kw: dict[str, Any] = {"lr": a.learning_rate, "betas": (a.adam_beta1, a.adam_beta2), "eps": a.adam_epsilon}
-        if a.optim == "adamw_torch_fused":
-            kw["fused"] = True
+        if a.optim == "adamw_torch_fused" and all(p.is_floating_point() for p in params):
+            kw["fused"] = True  # one kernel for all tensors: fewer launches on CUDA, vectorized on CPU
         self.optimizer = torch.optim.AdamW(groups, **kw)
         return self.optimizer
 
@@ -179,8 +181,15 @@ class Trainer:
         if is_iterable(dataset):
             return torch.utils.data.DataLoader(dataset, batch_size=batch_size, **common)
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        rank, world = self.rank, self.world_size
+        if hasattr(dataset, "set_epoch") and hasattr(dataset, "world_size"):
+            # TokenShards orders its own windows per (seed, epoch), and may already hold just this rank's part
+            dataset.set_epoch(epoch)
+            shuffle = False
+            if dataset.world_size > 1:
+                rank, world = 0, 1
         sampler = RankBatchSampler(
-            len(dataset), batch_size, rank=self.rank, world_size=self.world_size, shuffle=shuffle,
+            len(dataset), batch_size, rank=rank, world_size=world, shuffle=shuffle,
             seed=seed, epoch=epoch, skip_batches=skip, drop_last=drop,
         )  # fmt: skip
         return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **common)
@@ -205,6 +214,8 @@ class Trainer:
         """Sum of the batch's token losses divided by `num_items` (the count over the whole window)."""
         inputs = self._model_inputs(batch)
         targets = batch.get("shift_labels", batch.get("labels"))
+        if smoothing > 0 and "label_smoothing" in self._params:  # the model smooths its own loss (MassiveText)
+            inputs["label_smoothing"], smoothing = smoothing, 0.0
         own = targets is not None and not targets.is_floating_point() and (
             smoothing > 0 or ("shift_labels" in batch and "shift_labels" not in self._params and not self._honours_num_items)
         )  # fmt: skip

@@ -1,0 +1,167 @@
+"""Training speed, memory and loss: MassiveText Trainer + GPT vs transformers Trainer + GPT2LMHeadModel.
+
+The benchmark model: GPT-2 shape, 4 layers, 4 heads, 256 wide, context 256, vocabulary 8192, batch 8, trained on
+token shards of the stdlib corpus (byte-level BPE 8192 trained here), same seed and hyper-parameters on both sides.
+Each variant runs in its own process (so peak memory is its own); the parent prints one line per variant and the
+ratios against transformers.
+
+    python benchmarks/train_vs_hf.py                      # 200 steps, CPU, the default variants
+    python benchmarks/train_vs_hf.py --steps 60 --variants hf,mt,mt_compile
+    python benchmarks/train_vs_hf.py --device cuda --variants hf_bf16,mt_bf16,mt_bf16_compile
+
+Variants: hf (transformers, fp32, dropout 0.1 as GPT2Config's default), hf_bf16; mt (same model and settings),
+mt_bf16 (autocast bf16), mt_compile (torch.compile), mt_bf16_compile; add `_nodrop` to any variant for dropout 0.
+Measured: median tokens/s over steps after warm-up (time between consecutive step ends, so data loading, forward,
+backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory, the mean train loss
+of the last 10 steps as each trainer logs it, and a validation loss computed the same way for both final models
+(`massivetext.perplexity` on the first 32 validation windows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SEQ, BATCH, VOCAB = 256, 8, 8192
+HPARAMS = dict(learning_rate=1e-3, warmup_steps=20, lr_scheduler_type="cosine", weight_decay=0.1, max_grad_norm=1.0)
+DEFAULT_VARIANTS = "hf,mt,mt_bf16,mt_compile,mt_bf16_compile,hf_bf16"
+
+
+def prepare(workdir: Path, docs: int | None) -> Path:
+    """stdlib corpus -> BPE 8192 tokenizer -> token shards (cached in workdir)."""
+    import massivetext as mt
+    from massivetext.tokenization.shards import encode_corpus
+
+    shards = workdir / "shards"
+    if (shards / "index.json").exists():
+        return shards
+    workdir.mkdir(parents=True, exist_ok=True)
+    corpus = mt.build_stdlib_corpus(str(workdir / "corpus.jsonl"), max_docs=docs)
+    tok = mt.train_tokenizer(corpus, kind="bpe", vocab_size=VOCAB, special_tokens=["<|endoftext|>"])
+    encode_corpus(tok, corpus, shards, val_fraction=0.02, progress=False)
+    return shards
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, seed: int) -> dict:
+    import torch
+
+    import massivetext as mt
+
+    torch.manual_seed(seed)
+    bf16, compile_, nodrop = "bf16" in name, "compile" in name, "nodrop" in name
+    drop = 0.0 if nodrop else 0.1
+    shape = dict(vocab_size=VOCAB, n_positions=SEQ, n_embd=256, n_layer=4, n_head=4,
+                 resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, bos_token_id=0, eos_token_id=0)  # fmt: skip
+    train = mt.TokenShards(shards, block_size=SEQ, split="train", seed=seed)
+    step_ends: list[float] = []
+    common = dict(output_dir=str(shards.parent / f"out-{name}"), max_steps=steps, per_device_train_batch_size=BATCH,
+                  logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, bf16=bf16,
+                  torch_compile=compile_, use_cpu=device == "cpu", dataloader_num_workers=0, **HPARAMS)  # fmt: skip
+    if name.startswith("hf"):
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**shape))
+
+        class WithLabels(torch.utils.data.Dataset):  # transformers runs the loss only when `labels` is given
+            def __len__(self):
+                return len(train)
+
+            def __getitem__(self, i):
+                item = train[i]
+                return {**item, "labels": item["shift_labels"]}
+
+        class Clock(transformers.TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                step_ends.append(time.perf_counter())
+
+        args = transformers.TrainingArguments(remove_unused_columns=False, **common)
+        trainer = transformers.Trainer(model=model, args=args, train_dataset=WithLabels(), callbacks=[Clock()])
+    else:
+        from massivetext.training.callbacks import TrainerCallback
+
+        model = mt.AutoModelForCausalLM.from_config(mt.AutoConfig.for_model("gpt2", **shape))
+
+        class Clock(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                step_ends.append(time.perf_counter())
+
+        trainer = mt.Trainer(model, mt.TrainingArguments(**common), train_dataset=train, callbacks=[Clock()])
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = _rss_mb()
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0
+    deltas = [b - a for a, b in zip(step_ends, step_ends[1:])][warmup:]
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    val = mt.TokenShards(shards, block_size=SEQ, split="val", shuffle=False)
+    model = trainer.model.to(torch.device(device if device == "cpu" else "cuda"))
+    ppl = mt.perplexity(model, val, batch_size=BATCH, max_batches=4)
+    return {
+        "variant": name,
+        "tokens_per_s": BATCH * SEQ / statistics.median(deltas),
+        "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb(),
+        "train_mb": (_rss_mb() - rss_before) if device == "cpu" else None,
+        "loss_last10": losses[-1],
+        "val_loss": ppl["loss"],
+        "wall_s": wall,
+        "steps": steps,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=10, help="steps left out of the median (compile, caches)")
+    p.add_argument("--variants", default=DEFAULT_VARIANTS)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--workdir", default=os.environ.get("MT_BENCH_DIR", "/tmp/mt_bench_train"))
+    p.add_argument("--docs", type=int, default=None, help="first N stdlib documents only (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
+    a = p.parse_args()
+    workdir = Path(a.workdir)
+    if a.run:
+        print("RESULT " + json.dumps(run_variant(a.run, workdir / "shards", a.steps, a.warmup, a.device, a.seed)))
+        return
+    shards = prepare(workdir, a.docs)
+    index = json.loads((shards / "index.json").read_text())
+    print(f"# shards: {shards} ({json.dumps({k: v.get('tokens') for k, v in index['splits'].items()})} tokens)")
+    print(f"# {a.steps} steps x batch {BATCH} x {SEQ} tokens, device {a.device}, threads {os.cpu_count()}, {HPARAMS}")
+    results = []
+    for name in a.variants.split(","):
+        cmd = [sys.executable, __file__, "--run", name, "--steps", str(a.steps), "--warmup", str(a.warmup),
+               "--device", a.device, "--workdir", str(workdir), "--seed", str(a.seed)]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            print(f"{name}: FAILED\n{out.stderr[-2000:]}")
+            continue
+        r = json.loads(line[7:])
+        results.append(r)
+        mem = f"peak {r['peak_mb']:.0f} MB" + (f" (train +{r['train_mb']:.0f} MB)" if r["train_mb"] is not None else "")
+        print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
+              f"  val {r['val_loss']:.3f}  wall {r['wall_s']:.0f}s", flush=True)  # fmt: skip
+    base = next((r for r in results if r["variant"] == "hf"), None)
+    if base:
+        print("# ratios vs hf (tokens/s, peak memory, loss, val loss):")
+        for r in results:
+            print(f"{r['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
+                  f"memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
+                  f"val {r['val_loss'] - base['val_loss']:+.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
