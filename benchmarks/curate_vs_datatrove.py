@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -120,7 +121,7 @@ def explain_repetition(text: str, dt: tuple, mt: tuple) -> str:
             "MassiveText strips lines and skips blank ones"
         )
     if reason and reason.startswith("top_"):
-        n = int(reason.split("_")[1])
+        n = int(re.search(r"\d+", reason).group())
         ws = text.split()
         grams = Counter(zip(*(ws[i:] for i in range(n))))
         if not dt[0] and mt[0] and (not grams or grams.most_common(1)[0][1] < 2):
