@@ -24,7 +24,7 @@ def perplexity(
     *,
     batch_size: int = 8,
     block_size: int | None = None,
-    split: str = "validation",
+    split: str = "val",
     max_batches: int | None = None,
     device: str | torch.device | None = None,
     tokenizer: Any = None,
