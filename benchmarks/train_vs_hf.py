@@ -66,7 +66,7 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
     train = mt.TokenShards(shards, block_size=SEQ, split="train", seed=seed)
     step_ends: list[float] = []
     common = dict(output_dir=str(shards.parent / f"out-{name}"), max_steps=steps, per_device_train_batch_size=BATCH,
-                  logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, bf16=bf16,
+                  logging_steps=min(10, steps), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, bf16=bf16,
                   torch_compile=compile_, use_cpu=device == "cpu", dataloader_num_workers=0, **HPARAMS)  # fmt: skip
     if name.startswith("hf"):
         import transformers

@@ -70,3 +70,18 @@ def test_checkpoint_loads_in_transformers_and_perplexity_agrees(shard_dir, tmp_p
     torch.testing.assert_close(reloaded(ids).logits, trainer.model(ids).logits)
     # 10 steps already take the loss well below the untrained ln(vocab) = 5.68 (measured 4.79)
     assert ours["loss"] < torch.log(torch.tensor(float(hf.config.vocab_size))).item() - 0.5
+
+
+def test_gradient_checkpointing_on_massivetext_gpt(shard_dir, tmp_path):
+    runs = []
+    for gc in (False, True):
+        train = mt.TokenShards(shard_dir, block_size=32, split="train", seed=1)
+        args = mt.TrainingArguments(output_dir=str(tmp_path / str(gc)), max_steps=2, per_device_train_batch_size=4,
+                                    logging_steps=1, save_strategy="no", disable_tqdm=True, use_cpu=True,
+                                    gradient_checkpointing=gc)  # fmt: skip
+        model = _gpt(300)
+        trainer = mt.Trainer(model, args, train_dataset=train)
+        trainer.train()
+        assert model.gradient_checkpointing is gc
+        runs.append([r["loss"] for r in trainer.state.log_history if "loss" in r])
+    assert runs[1] == pytest.approx(runs[0], rel=1e-5)

@@ -148,3 +148,51 @@ def test_raw_text_with_tokenizer(tmp_path, tokenizer):
     out = trainer.train()
     assert out.global_step == 3 and out.training_loss > 0
     assert (tmp_path / "checkpoint-3" / "tokenizer.json").exists()
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tmp_path):
+    data = datasets.Dataset.from_dict({"input_ids": counting_sequences(32, 16)})
+    runs = []
+    for gc in (False, True):
+        args = _args(tmp_path / str(gc), max_steps=3, per_device_train_batch_size=8, gradient_checkpointing=gc)
+        trainer = Trainer(tiny_gpt2(), args, train_dataset=data)
+        trainer.train()
+        runs.append([r["loss"] for r in trainer.state.log_history if "loss" in r])
+    assert runs[1] == pytest.approx(runs[0], rel=1e-5)
+
+
+def test_tensorboard_request_without_tensorboard_still_writes_jsonl(tmp_path):
+    pytest.importorskip("matplotlib")
+    try:
+        import tensorboard  # noqa: F401
+
+        installed = True
+    except ImportError:
+        installed = False
+    data = datasets.Dataset.from_dict({"input_ids": counting_sequences(16, 16)})
+    args = _args(tmp_path, max_steps=2, per_device_train_batch_size=8, report_to="tensorboard")
+    trainer = Trainer(tiny_gpt2(), args, train_dataset=data)
+    if installed:
+        trainer.train()
+        assert any((tmp_path / "runs").iterdir())
+    else:
+        with pytest.warns(UserWarning, match="tensorboard"):
+            trainer.train()
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["event"] == "train_begin" and "CPU" in first["peak_flops_assumption"]
+
+
+class Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        for row in counting_sequences(40, 16):
+            yield {"input_ids": torch.tensor(row)}
+
+
+def test_iterable_dataset_needs_max_steps_and_trains(tmp_path):
+    from massivetext.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_steps"):
+        Trainer(tiny_gpt2(), _args(tmp_path, per_device_train_batch_size=8), train_dataset=Stream()).train()
+    trainer = Trainer(tiny_gpt2(), _args(tmp_path, max_steps=7, per_device_train_batch_size=8), train_dataset=Stream())
+    assert trainer.train().global_step == 7  # 5 batches a pass: the stream is read again
+    assert trainer.state.data_epoch == 1

@@ -109,6 +109,7 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier(world_size)
+    tmp.mkdir(parents=True, exist_ok=True)  # other nodes may not share rank 0's filesystem (their files stay local)
     rng_name = "rng_state.pth" if world_size == 1 else f"rng_state_{rank}.pth"
     torch.save(rng_state(), tmp / rng_name)
     if rank == 0:

@@ -267,9 +267,13 @@ class Trainer:
         set_seed(a.seed)
         model = self.model
         if a.gradient_checkpointing:
-            if not hasattr(model, "gradient_checkpointing_enable"):
+            # transformers >= 5.2x renamed it activation_checkpointing_enable (the old name warns)
+            enable = getattr(model, "activation_checkpointing_enable", None) or getattr(
+                model, "gradient_checkpointing_enable", None
+            )
+            if enable is None:
                 raise ConfigError("gradient_checkpointing=True but the model has no gradient_checkpointing_enable()")
-            model.gradient_checkpointing_enable()
+            enable()
             if hasattr(getattr(model, "config", None), "use_cache"):
                 model.config.use_cache = False
         model.train()
@@ -314,6 +318,16 @@ class Trainer:
         if rank0:
             self._writer = MetricsWriter(a.output_dir, a.logging_dir, "tensorboard" in a.report_targets)
         peak, self.peak_flops_source = peak_flops(self.device, a.peak_flops)
+        if self._writer is not None:  # the MFU's denominator, stated once at the top of the metrics file
+            self._writer.write(
+                {
+                    "event": "train_begin",
+                    "step": state.global_step,
+                    "world_size": self.world_size,
+                    "peak_flops_per_device": peak,
+                    "peak_flops_assumption": self.peak_flops_source,
+                }
+            )
         log_every, eval_every = self._every(a.logging_steps, max_steps), self._every(a.eval_steps, max_steps)
         save_every = self._every(a.save_steps, max_steps)
         bar = tqdm(total=max_steps, initial=state.global_step, disable=not rank0 or a.disable_tqdm, desc="train")
@@ -350,7 +364,8 @@ class Trainer:
                     ctx = contextlib.nullcontext() if sync else ddp.no_sync()
                     with ctx:
                         with self._autocast():
-                            loss, _ = self.compute_loss(fwd, batch, num_items, a.label_smoothing_factor)
+                            # [0]: drop the outputs now, so the logits are not kept alive through backward
+                            loss = self.compute_loss(fwd, batch, num_items, a.label_smoothing_factor)[0]
                         # DDP averages gradients over ranks; the loss is already a share of the global mean
                         scaled = loss * self.world_size
                         (self.scaler.scale(scaled) if self.scaler else scaled).backward()
