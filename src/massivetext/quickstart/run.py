@@ -309,26 +309,15 @@ def _write_train_yaml(cfg: QuickstartConfig, p: dict, steps: int, path: str) -> 
     import yaml
 
     conf = {
-        "model": {
-            "model_type": "gpt2",
-            "n_layer": cfg.n_layer,
-            "n_head": cfg.n_head,
-            "n_embd": cfg.n_embd,
-            "n_positions": cfg.block_size,
-        },  # fmt: skip
-        "data": {"shards": p["shards"], "block_size": cfg.block_size},
+        "model": {"type": "gpt2", "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd,
+                  "n_positions": cfg.block_size, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0},
+        "task": "causal_lm",
         "tokenizer": p["tokenizer"],
-        "training": {
-            "output_dir": p["training"],
-            "max_steps": steps,
-            "per_device_train_batch_size": cfg.batch_size,
-            "learning_rate": cfg.learning_rate,
-            "weight_decay": 0.1,
-            "adam_beta2": 0.95,
-            "lr_scheduler_type": "cosine",
-            "warmup_steps": max(1, steps // 20),
-            "seed": cfg.seed,
-        },  # fmt: skip
-    }
+        "data": {"shards": p["shards"], "block_size": cfg.block_size},
+        "args": {"output_dir": p["model"], "max_steps": steps, "per_device_train_batch_size": cfg.batch_size,
+                 "learning_rate": cfg.learning_rate, "weight_decay": 0.1, "adam_beta2": 0.95,
+                 "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20), "seed": cfg.seed,
+                 "save_strategy": "no", "report_to": "none"},
+    }  # fmt: skip
     with open(path, "w") as f:
         yaml.safe_dump(conf, f, sort_keys=False)
