@@ -37,7 +37,8 @@ NON_HITS = [
     "std::vector<int>::iterator and a::b::c and 12:30:45",
     "mapped private ::ffff:192.168.1.1 and documentation ::FFFF:192.0.2.1.",
     "4111 1111 1111 1112 fails Luhn; 1234567890123 is a plain number; order 100 200 3000",
-    "the value 3.14159 and 2.718281828 and 0.0.0.0",
+    "the value 3.14159 and 2.718281828 and 0.0.0.0 and 676.5203681218851 and 12.4111111111111111",
+    "calendar 20 21 22 23 24 25 26\n27 28 29 30 31 1 2 and 1 2 3 4 5 6 7 8 9 10 11 12 13 14",
     "email-like but not: user@localhost, @handle, a@b",
 ]
 

@@ -10,8 +10,8 @@ e-mail, nor an e-mail's domain as an IP address):
 - ``IP_ADDRESS`` ``<IP_ADDRESS>``: IPv4 and IPv6 addresses that ``ipaddress`` accepts and calls global, so private,
   loopback, link-local, documentation and reserved ranges stay; IPv4 preceded by a version word ("version 1.2.3.4",
   "v1.2.3.4") or inside a longer dotted number (1.2.3.4.5, an OID) is not an address.
-- ``CREDIT_CARD`` ``<CREDIT_CARD>``: 13 to 19 digits (single spaces or dashes allowed between groups) that pass the
-  Luhn check and start like a card of a major network (Visa 4, Mastercard 51-55/2221-2720, Amex 34/37, Discover
+- ``CREDIT_CARD`` ``<CREDIT_CARD>``: 13 to 19 digits, in one run or in groups of four (Amex: 4-6-5) separated by
+  single spaces or dashes, not part of a longer number or a decimal, that pass the Luhn check and start like a card of a major network (Visa 4, Mastercard 51-55/2221-2720, Amex 34/37, Discover
   6011/65, JCB 35, Diners 36/38), which excludes ISBN-13s (978/979) even when they happen to pass Luhn.
 - ``PHONE`` ``<PHONE>``: ``+`` and a country code then 7 to 13 more digits in groups, or a North American number
   ``(555) 123-4567`` / ``555-123-4567`` / ``555.123.4567`` (one separator kind). Dates (2024-05-12), version
@@ -65,7 +65,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _IPV6 = re.compile(r"[0-9A-Fa-f:.]{6,}")  # a run of address characters; checked by ipaddress
 _VERSION_BEFORE = re.compile(r"(?:\b(?:version|ver|release|build|v)\.?\s*|\bv)$", re.IGNORECASE)
-_CARD = re.compile(r"\d(?:[ -]?\d){12,18}")
+# 13-19 digits in one run, or in groups of 4 (4-4-4-1..7) or Amex's 4-6-5, with one kind of separator
+_CARD = re.compile(r"\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}")
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|6011|65|35|3[68]")
 _PHONE_INTL = re.compile(r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,4}){2,5}")
 _PHONE_NANP = re.compile(r"\(\d{3}\) ?\d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\d{3}\.\d{3}\.\d{4}")
@@ -148,7 +149,7 @@ class PIIRedactor(Step):
             return self.placeholders["IP_ADDRESS"] + s[len(core) :] if _is_public_ip(core) else None
 
         def card(m: re.Match) -> str | None:
-            if not (_free_before(m, "-") and _free_after(m, "-")):
+            if not (_free_before(m, "-.,") and _free_after(m, "-", no_dot_digit=True)):
                 return None
             digits = m.group().replace(" ", "").replace("-", "")
             ok = 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) is not None and luhn_ok(digits)
