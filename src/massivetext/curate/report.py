@@ -69,6 +69,9 @@ def length_chart(stats: Stats, order: list[str]) -> str:
     ax.bar(centers, stats.kept_hist, width=widths, alpha=0.6, label="kept", color="#55a868")
     ax.bar(centers, removed, width=widths, alpha=0.6, label="removed", color="#c44e52")
     ax.set_xscale("log")
+    used = [i for i in range(N_BINS) if stats.kept_hist[i] or removed[i]]
+    if used:  # only the decades that hold documents
+        ax.set_xlim(max(1.0, edges[used[0]]), edges[used[-1] + 1] * 1.5)
     ax.set_xlabel("document length (bytes)")
     ax.set_ylabel("documents")
     ax.legend()
