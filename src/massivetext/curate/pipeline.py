@@ -358,24 +358,28 @@ class Pipeline:
         atomic_write_text(plan_file, json.dumps(plan, ensure_ascii=False))
         _remove_stale_tmp(out)
         ex = get_executor(executor, workers, ray_address)
-        if hasattr(ex, "progress"):
-            ex.progress = progress
-        segments = self.segments()
-        run_stats = Stats()
-        for step in self.steps:
-            run_stats.step(step.name)
-        seg_tasks = tasks
-        for k, seg in enumerate(segments):
-            if k > 0:
-                glob_step = seg[0]
-                shards = [_paths(out, k - 1, len(segments), t.index, "jsonl")[0] for t in seg_tasks]
-                assert isinstance(glob_step, GlobalStep)
-                glob_step.prepare(shards, os.path.join(work, f"global-{glob_step.name}"), ex, run_stats)
-                seg_tasks = [Task(i, [s], intermediate=True) for i, s in enumerate(shards)]
-            todo = [t for t in seg_tasks if not os.path.exists(_paths(out, k, len(segments), t.index, "jsonl")[1])]
-            ex.map(run_task, [_Job(self, k, t, out, strict) for t in todo], desc=f"curate {k + 1}/{len(segments)}")
-            for t in seg_tasks:
-                run_stats.merge(Stats.load(_paths(out, k, len(segments), t.index, "jsonl")[1]))
+        try:
+            if hasattr(ex, "progress"):
+                ex.progress = progress
+            segments = self.segments()
+            run_stats = Stats()
+            for step in self.steps:
+                run_stats.step(step.name)
+            seg_tasks = tasks
+            for k, seg in enumerate(segments):
+                if k > 0:
+                    glob_step = seg[0]
+                    shards = [_paths(out, k - 1, len(segments), t.index, "jsonl")[0] for t in seg_tasks]
+                    assert isinstance(glob_step, GlobalStep)
+                    glob_step.prepare(shards, os.path.join(work, f"global-{glob_step.name}"), ex, run_stats)
+                    seg_tasks = [Task(i, [s], intermediate=True) for i, s in enumerate(shards)]
+                todo = [t for t in seg_tasks if not os.path.exists(_paths(out, k, len(segments), t.index, "jsonl")[1])]
+                ex.map(run_task, [_Job(self, k, t, out, strict) for t in todo], desc=f"curate {k + 1}/{len(segments)}")
+                for t in seg_tasks:
+                    run_stats.merge(Stats.load(_paths(out, k, len(segments), t.index, "jsonl")[1]))
+        finally:
+            if ex is not executor and hasattr(ex, "close"):
+                ex.close()  # a pool this run started
         self._merge_errors(out, tasks)
         run_stats.extra.setdefault("run", {})
         run_stats.extra["run"] = {

@@ -188,7 +188,7 @@ def _count_newlines(path: str, upto: int) -> int:
     n, left = 0, upto
     with open(path, "rb") as f:
         while left > 0:
-            chunk = f.read(min(left, 1 << 24))
+            chunk = f.read(min(left, 1 << 20))
             if not chunk:
                 break
             n += chunk.count(b"\n")

@@ -16,11 +16,26 @@ R = TypeVar("R")
 
 class LocalExecutor:
     """A process pool of ``workers`` processes (default: all cores), started with ``spawn`` so it is safe next to
-    threads, torch or ray. ``workers=1`` runs in this process (no pool), which is also what a debugger wants."""
+    threads, torch or ray. ``workers=1`` runs in this process (no pool), which is also what a debugger wants.
+
+    The pool is started on the first parallel ``map`` and reused by the next ones (deduplication runs several short
+    stages; a fresh spawn pool per stage cost more than the stages), until ``close()``."""
 
     def __init__(self, workers: int | None = None, progress: bool = True):
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def map(self, fn: Callable[[T], R], items: list[T], desc: str = "") -> list[R]:
         if not items:
@@ -34,17 +49,16 @@ class LocalExecutor:
                     bar.update()
                 return out
             results: list = [None] * len(items)
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx) as pool:
-                futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-                try:
-                    for fut in as_completed(futures):
-                        results[futures[fut]] = fut.result()
-                        bar.update()
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            futures = {self._pool.submit(fn, item): i for i, item in enumerate(items)}
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update()
+            except BaseException:
+                self.close()  # a failed or broken pool is not reused
+                raise
             return results
         finally:
             bar.close()
