@@ -196,3 +196,18 @@ def test_iterable_dataset_needs_max_steps_and_trains(tmp_path):
     trainer = Trainer(tiny_gpt2(), _args(tmp_path, max_steps=7, per_device_train_batch_size=8), train_dataset=Stream())
     assert trainer.train().global_step == 7  # 5 batches a pass: the stream is read again
     assert trainer.state.data_epoch == 1
+
+
+def test_empty_data_is_a_clear_error_not_a_hang(tmp_path):
+    from massivetext.errors import ConfigError
+
+    class Empty(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(())
+
+    with pytest.raises(ConfigError, match="no batch"):
+        Trainer(tiny_gpt2(), _args(tmp_path, max_steps=3), train_dataset=Empty()).train()
+    rows = datasets.Dataset.from_dict({"input_ids": counting_sequences(3, 8)})
+    with pytest.raises(ConfigError, match="no batch"):
+        Trainer(tiny_gpt2(), _args(tmp_path, max_steps=3, per_device_train_batch_size=4, dataloader_drop_last=True),
+                train_dataset=rows).train()  # fmt: skip

@@ -281,6 +281,11 @@ class Trainer:
         drop_last = a.dataloader_drop_last or self.world_size > 1
         bs, ga = a.per_device_train_batch_size, a.gradient_accumulation_steps
         loader_len = None if iterable else len(self._loader(self.train_dataset, bs, shuffle=True, drop=drop_last))
+        if loader_len == 0:
+            raise ConfigError(
+                f"the training dataset ({len(self.train_dataset)} examples) gives no batch of "
+                f"{bs} x {self.world_size} process(es) with drop_last={drop_last}"
+            )
         max_steps, steps_per_epoch = self._num_steps(loader_len)
         optimizer = self.create_optimizer()
         warmup = a.warmup_steps or math.ceil(a.warmup_ratio * max_steps)
@@ -348,6 +353,7 @@ class Trainer:
                     drop=drop_last,
                 )  # fmt: skip
             batches = iter(loader)
+            steps_before = state.global_step
             self.control = self.callback_handler.call("on_epoch_begin", a, state, self.control)
             while True:
                 window = [self._to_device(b) for b in islice(batches, ga)]
@@ -430,6 +436,8 @@ class Trainer:
                     stop = True
                     break
             else_exhausted = not stop
+            if else_exhausted and state.global_step == steps_before and state.data_batches_consumed == 0:
+                raise ConfigError("the training dataset gave no batch in a whole pass (an empty stream?)")
             self.control = self.callback_handler.call("on_epoch_end", a, state, self.control)
             if else_exhausted or (state.data_batches_consumed >= (loader_len or 0) and not iterable):
                 if a.eval_strategy == "epoch":
