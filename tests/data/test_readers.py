@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 import zstandard
 
-from massivetext.data.readers import LoadReport, iter_records, resolve_files
+from massivetext.data.readers import LoadReport, iter_records, resolve_files, split_byte_ranges
 from massivetext.errors import BadInputError, MissingFileError
 
 GOOD = [{"id": i, "text": f"document number {i}"} for i in range(50)]
@@ -87,6 +87,10 @@ def test_byte_ranges_partition_the_file(tmp_path):
     for k in range(7):
         parts += list(iter_records(path, byte_range=(size * k // 7, size * (k + 1) // 7)))
     assert parts == whole  # same records, same true line numbers, none twice
+    planned = []
+    for rng in split_byte_ranges(path, 97):
+        planned += list(iter_records(path, byte_range=rng))
+    assert planned == whole
 
 
 def test_csv_ragged_rows(tmp_path):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from massivetext.curate.document import Document
-from massivetext.data.readers import LoadReport, compression_of, iter_records, kind_of, open_binary
+from massivetext.data.readers import LoadReport, compression_of, iter_records, kind_of, open_binary, split_byte_ranges
 from massivetext.errors import BadInputError, ConfigError
 
 FORMATS = {"jsonl": ".jsonl.zst", "parquet": ".parquet"}
@@ -77,8 +77,8 @@ def plan_tasks(files: list[str], task_bytes: int, opts: ReadOptions) -> list[Tas
         splittable = not compression_of(f) and (kind == "json" or (kind == "text" and opts.text_sample_by == "line"))
         if sz > task_bytes and splittable and not _is_json_array(f, kind):
             flush()
-            for a in range(0, sz, task_bytes):
-                tasks.append(Task(len(tasks), [f], (a, min(a + task_bytes, sz))))
+            for rng in split_byte_ranges(f, task_bytes):
+                tasks.append(Task(len(tasks), [f], rng))
             continue
         if group and size + sz > task_bytes:
             flush()

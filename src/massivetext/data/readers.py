@@ -161,8 +161,11 @@ def _lines(
     try:
         with open_binary(path) as f:
             if byte_range is not None:  # plain files only: start at the first line that begins inside the range
-                start, end = byte_range
-                line_no = _count_newlines(path, start - 1) if start > 0 else 0
+                start, end = byte_range[:2]
+                if len(byte_range) > 2:  # planned by split_byte_ranges: lines before the range already counted
+                    line_no = byte_range[2]
+                else:
+                    line_no = _count_newlines(path, start - 1) if start > 0 else 0
                 pos = 0
                 if start > 0:  # the line holding byte start-1 belongs to the previous range
                     f.seek(start - 1)
@@ -182,6 +185,24 @@ def _lines(
     except (EOFError, OSError, gzip.BadGzipFile, lzma.LZMAError, ValueError) as e:
         # truncated or corrupt compressed stream: keep what came before, report where it broke
         report.add_bad(BadRecord(path, line_no + 1, f"unreadable from here on ({type(e).__name__}: {e})"), strict)
+
+
+def split_byte_ranges(path: str, part_bytes: int) -> list[tuple[int, int, int]]:
+    """Cut a plain line file into ranges of about ``part_bytes``: ``(start, end, lines_before)`` for ``byte_range=``.
+
+    One pass counts the newlines before every cut, so reading n ranges never re-counts the file n times.
+    """
+    size = os.path.getsize(path)
+    starts = list(range(0, size, max(1, part_bytes))) or [0]
+    counts, n, pos = [0], 0, 0
+    with open(path, "rb") as f:
+        for start in starts[1:]:
+            while pos < start - 1:  # newlines in [0, start - 1), read in 1 MB chunks
+                chunk = f.read(min(start - 1 - pos, 1 << 20))
+                n += chunk.count(b"\n")
+                pos += len(chunk)
+            counts.append(n)
+    return [(a, min(a + part_bytes, size), c) for a, c in zip(starts, counts)]
 
 
 def _count_newlines(path: str, upto: int) -> int:
@@ -360,14 +381,15 @@ def iter_records(
     report: LoadReport | None = None,
     strict: bool = False,
     text_field: str | None = None,
-    byte_range: tuple[int, int] | None = None,
+    byte_range: tuple[int, ...] | None = None,
     **options: Any,
 ) -> Iterator[tuple[int, dict]]:
     """Yield ``(line, record)`` from one file; bad records go to ``report`` (or raise when ``strict``).
 
     ``kind`` defaults to the one the file name implies. ``text_field``, when given, must hold a string in every
     record. ``byte_range=(start, end)`` reads only the lines that start inside it (uncompressed line formats only),
-    with true line numbers, so big files can be split into tasks. ``options``: ``sample_by``/``keep_linebreaks``
+    with true line numbers, so big files can be split into tasks (``split_byte_ranges`` plans them and adds the
+    line count before each range as a third item, which saves a count per range). ``options``: ``sample_by``/``keep_linebreaks``
     (text), ``delimiter`` (csv), ``field`` (json: the key holding the record), ``columns`` (parquet).
     """
     report = report if report is not None else LoadReport()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import warnings
@@ -29,7 +28,14 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from massivetext.data.readers import LoadReport, compression_of, iter_records, kind_of, resolve_files
+from massivetext.data.readers import (
+    LoadReport,
+    compression_of,
+    iter_records,
+    kind_of,
+    resolve_files,
+    split_byte_ranges,
+)
 from massivetext.errors import BadInputError, ConfigError
 from massivetext.tokenization.shard_format import TokenShardWriter, dtype_for_vocab
 from massivetext.tokenization.sources import clean_text
@@ -215,18 +221,13 @@ def _key(path: str, part: int | None) -> str:
     return f"{stem}-{digest}" + ("" if part is None else f"-{part:04d}")
 
 
-MAX_PARTS = 16  # a range task counts the lines before it (true line numbers), so parts cost O(parts * size)
-
-
-def _ranges(path: str, part_bytes: int) -> list[tuple[int, int] | None]:
+def _ranges(path: str, part_bytes: int) -> list[tuple[int, ...] | None]:
     """Byte ranges for a big uncompressed JSONL/text file (one task each), else the whole file. The split depends
     only on the file size, so a re-run with another process count finds the same tasks."""
     size = os.path.getsize(path)
     if compression_of(path) or kind_of(path) not in ("json", "text") or size <= part_bytes:
         return [None]
-    n = min(math.ceil(size / part_bytes), MAX_PARTS)
-    bounds = [size * i // n for i in range(n + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(n)]
+    return list(split_byte_ranges(path, part_bytes))  # one newline count for all parts
 
 
 def encode_corpus(
