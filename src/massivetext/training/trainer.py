@@ -52,6 +52,7 @@ from massivetext.training.data import (
     model_type_flags,
     prepare_dataset,
 )
+from massivetext.training.eval_loop import PredictionOutput, eval_loop
 from massivetext.training.reporting import MetricsWriter, peak_flops, plot_loss_curve
 from massivetext.training.schedule import get_scheduler
 
@@ -59,17 +60,6 @@ from massivetext.training.schedule import get_scheduler
 class TrainOutput(NamedTuple):
     global_step: int
     training_loss: float
-    metrics: dict[str, float]
-
-
-class EvalPrediction(NamedTuple):
-    predictions: np.ndarray
-    label_ids: np.ndarray | None
-
-
-class PredictionOutput(NamedTuple):
-    predictions: np.ndarray
-    label_ids: np.ndarray | None
     metrics: dict[str, float]
 
 
@@ -501,60 +491,8 @@ class Trainer:
         self.control = self.callback_handler.call("on_save", a, state, self.control)
 
     # ---- evaluation -------------------------------------------------------------------------------------------
-    def _eval_loop(
-        self, dataset: Any, prefix: str, keep_predictions: bool
-    ) -> tuple[dict[str, float], np.ndarray | None, np.ndarray | None]:
-        model = self.model
-        was_training = model.training
-        model.eval()
-        loader = self._loader(dataset, self.args.per_device_eval_batch_size, shuffle=False)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        items = torch.zeros((), dtype=torch.float64, device=self.device)
-        preds, labels = [], []
-        start, n_examples = time.perf_counter(), 0
-        with torch.no_grad():
-            for raw in loader:
-                batch = self._to_device(raw)
-                n = count_items(batch, self.flags["causal"]).to(self.device)
-                n_examples += len(next(iter(batch.values())))
-                with self._autocast():
-                    if n > 0:
-                        loss, out = self.compute_loss(model, batch, n.clamp(min=1))
-                        loss_sum += loss.double() * n
-                        items += n
-                    else:
-                        out = model(**self._model_inputs(batch))
-                if keep_predictions:
-                    logits = out.logits if hasattr(out, "logits") else out["logits"]
-                    preds.append(logits.float().cpu().numpy())
-                    lab = batch.get("labels", batch.get("shift_labels"))
-                    labels.append(lab.cpu().numpy() if lab is not None else None)
-        if was_training:
-            model.train()
-        if self.world_size > 1:
-            dist.all_reduce(loss_sum)
-            dist.all_reduce(items)
-        metrics: dict[str, float] = {}
-        if items > 0:
-            loss = float(loss_sum / items)
-            metrics[f"{prefix}_loss"] = loss
-            metrics[f"{prefix}_perplexity"] = math.exp(loss) if loss < 700 else float("inf")
-        runtime = time.perf_counter() - start
-        metrics[f"{prefix}_runtime"] = runtime
-        metrics[f"{prefix}_samples_per_second"] = n_examples * self.world_size / max(runtime, 1e-9)
-        pred_arr = label_arr = None
-        if keep_predictions:
-            if self.world_size > 1:
-                gathered: list = [None] * self.world_size
-                dist.all_gather_object(gathered, (preds, labels))
-                preds = [p for g in gathered for p in g[0]]
-                labels = [x for g in gathered for x in g[1]]
-            pred_arr = _concat_padded(preds)
-            label_arr = _concat_padded(labels) if labels and labels[0] is not None else None
-            if self.compute_metrics is not None and label_arr is not None:
-                extra = self.compute_metrics(EvalPrediction(pred_arr, label_arr))
-                metrics.update({k if k.startswith(prefix) else f"{prefix}_{k}": float(v) for k, v in extra.items()})
-        return metrics, pred_arr, label_arr
+    def _eval_loop(self, dataset: Any, prefix: str, keep_predictions: bool):
+        return eval_loop(self, dataset, prefix, keep_predictions)
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list | None = None, metric_key_prefix: str = "eval"):
         """Loss (mean over predicted tokens), perplexity and `compute_metrics` on the eval set."""
@@ -582,18 +520,3 @@ class Trainer:
         if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
             self.tokenizer.save_pretrained(directory)
         Path(directory, "training_args.json").write_text(self.args.to_json_string())
-
-
-def _concat_padded(arrays: list[np.ndarray]) -> np.ndarray:
-    """Concatenate along the batch axis, padding other axes with -100 where lengths differ."""
-    if not arrays:
-        return np.zeros((0,))
-    if all(a.shape[1:] == arrays[0].shape[1:] for a in arrays):
-        return np.concatenate(arrays)
-    shape = [max(a.shape[d] for a in arrays) for d in range(1, arrays[0].ndim)]
-    out = np.full((sum(len(a) for a in arrays), *shape), -100, dtype=arrays[0].dtype)
-    row = 0
-    for a in arrays:
-        out[(slice(row, row + len(a)), *(slice(0, s) for s in a.shape[1:]))] = a
-        row += len(a)
-    return out
