@@ -27,8 +27,11 @@ _EXPORTS: dict[str, str] = {
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
     "Decontaminator": "massivetext.curate.decontaminate",
+    "LocalExecutor": "massivetext.curate.executors.local",
+    "RayExecutor": "massivetext.curate.executors.ray",
     # tokenization
     "AutoTokenizer": "massivetext.tokenization.tokenizer",
+    "FastTokenizer": "massivetext.tokenization.tokenizer",
     "train_tokenizer": "massivetext.tokenization.train",
     "TokenShards": "massivetext.tokenization.shards",
     "encode_corpus": "massivetext.tokenization.encode",
@@ -45,6 +48,10 @@ _EXPORTS: dict[str, str] = {
     "TrainingArguments": "massivetext.training.arguments",
     "Trainer": "massivetext.training.trainer",
     "TrainerCallback": "massivetext.training.callbacks",
+    "EarlyStoppingCallback": "massivetext.training.callbacks",
+    "DataCollatorForLanguageModeling": "massivetext.training.collators",
+    "DataCollatorForSeq2Seq": "massivetext.training.collators",
+    "DataCollatorWithPadding": "massivetext.training.collators",
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
     "unigram_perplexity": "massivetext.evaluation.baseline",
