@@ -31,6 +31,7 @@ def funnel_chart(funnel: list[dict]) -> str:
         values = [f[key] / scale for f in funnel][::-1]
         ax.barh(names, values, color="#4c72b0")
         ax.set_xlabel(f"{label} kept")
+        ax.set_xlim(0, max(values) * 1.2)  # room for the value labels
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:,.0f}" if scale == 1 else f" {v:,.1f}", va="center", fontsize=8)
     axes[1].set_yticklabels([])
@@ -48,7 +49,7 @@ def loss_chart(train: list[tuple[int, float]], evals: list[tuple[int, float]], b
     if train:
         ax.plot(*zip(*train), label="training loss", color="#4c72b0")
     if evals:
-        ax.plot(*zip(*evals), "o-", label="validation loss", color="#dd8452")
+        ax.plot(*zip(*evals), "o-", label="validation loss (128 windows)", color="#dd8452")
     ax.axhline(baseline, ls="--", color="gray", label="unigram baseline")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats/token)")

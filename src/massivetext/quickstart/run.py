@@ -215,7 +215,7 @@ def _train(cfg: QuickstartConfig, p: dict, budget_s: float, vocab_size: int) -> 
         logging_steps=max(1, steps // 50), eval_strategy="steps", eval_steps=max(1, steps // 5),
         save_strategy="no", seed=cfg.seed, report_to="none", bf16=bf16,
     )  # fmt: skip
-    trainer = mt.Trainer(model=model, args=args, train_dataset=train, eval_dataset=_head(val, 64),
+    trainer = mt.Trainer(model=model, args=args, train_dataset=train, eval_dataset=_spread(val, 128),
                          callbacks=[_Deadline(time.perf_counter() + 1.25 * budget_s)])  # fmt: skip
     t0 = time.perf_counter()
     result = trainer.train()
@@ -248,10 +248,12 @@ class _Deadline(mt.TrainerCallback):
             control.should_training_stop = True
 
 
-def _head(dataset: Any, n: int) -> Any:
+def _spread(dataset: Any, n: int) -> Any:
+    """``n`` windows spread evenly over the dataset: a cheap in-training eval that sees every part of it."""
     import torch
 
-    return torch.utils.data.Subset(dataset, range(min(n, len(dataset))))
+    step = max(1, len(dataset) // n)
+    return torch.utils.data.Subset(dataset, range(0, len(dataset), step)[:n])
 
 
 def _bf16_supported() -> bool:
