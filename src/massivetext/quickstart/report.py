@@ -32,6 +32,7 @@ def funnel_chart(funnel: list[dict]) -> str:
         ax.barh(names, values, color="#4c72b0")
         ax.set_xlabel(f"{label} kept")
         ax.set_xlim(0, max(values) * 1.2)  # room for the value labels
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:,.0f}" if scale == 1 else f" {v:,.1f}", va="center", fontsize=8)
     axes[1].set_yticklabels([])
