@@ -16,6 +16,18 @@ def _size(s: str) -> int:
     return max(1, int(float(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[m.group(2).upper()]))
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options every curation-engine verb shares (curate, dedup): where and how the tasks run."""
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local")
+    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start one)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default="id")
+    p.add_argument("--task-size", type=_size, default="32MB", help="input bytes per task (default 32MB)")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding earlier work")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "curate",
@@ -27,18 +39,11 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or glob patterns")
     p.add_argument("--output", "-o", required=True, help="output directory")
     p.add_argument("--recipe", default="massivetext", help="built-in recipe name or a YAML file")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start one)")
+    add_run_options(p)
     p.add_argument("--strict", action="store_true", help="stop at the first malformed record")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default="id")
     p.add_argument("--source-field", default="source")
     p.add_argument("--format", dest="output_format", choices=["jsonl", "parquet"], default="jsonl")
     p.add_argument("--write-removed", action="store_true", help="also write removed documents with their reason")
-    p.add_argument("--task-size", type=_size, default="32MB", help="input bytes per task (default 32MB)")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding earlier work")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
     p.set_defaults(func=run)
 
 

@@ -9,7 +9,7 @@ from massivetext.errors import ConfigError
 
 
 def register(subparsers) -> None:
-    from massivetext.cli.curate import _size
+    from massivetext.cli.curate import add_run_options
 
     p = subparsers.add_parser(
         "dedup",
@@ -37,14 +37,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--decontaminate-mode", choices=["jaccard", "ngram"], default="jaccard")
     p.add_argument("--min-overlap", type=int, default=1, help="ngram mode: shared n-grams that make a hit")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start one)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default="id")
-    p.add_argument("--task-size", type=_size, default="32MB", help="input bytes per task (default 32MB)")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding earlier work")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
+    add_run_options(p)
     p.set_defaults(func=run)
 
 
