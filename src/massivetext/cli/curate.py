@@ -26,6 +26,28 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-size", type=_size, default="32MB", help="input bytes per task (default 32MB)")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding earlier work")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed record")
+
+
+def run_pipeline(pipe, args: argparse.Namespace):
+    """Run ``pipe`` with the shared options and print the summary table; returns the run's stats."""
+    from massivetext.curate.stats import summary_table
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    stats = pipe.run(
+        args.inputs,
+        args.output,
+        workers=args.workers,
+        executor=args.executor,
+        strict=args.strict,
+        resume=args.resume,
+        progress=not args.quiet,
+        ray_address=args.ray_address,
+    )
+    if not args.quiet:
+        print(summary_table(stats, [s.name for s in pipe.steps]))
+    return stats
 
 
 def register(subparsers) -> None:
@@ -40,7 +62,6 @@ def register(subparsers) -> None:
     p.add_argument("--output", "-o", required=True, help="output directory")
     p.add_argument("--recipe", default="massivetext", help="built-in recipe name or a YAML file")
     add_run_options(p)
-    p.add_argument("--strict", action="store_true", help="stop at the first malformed record")
     p.add_argument("--source-field", default="source")
     p.add_argument("--format", dest="output_format", choices=["jsonl", "parquet"], default="jsonl")
     p.add_argument("--write-removed", action="store_true", help="also write removed documents with their reason")
@@ -49,10 +70,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from massivetext.curate.pipeline import Pipeline
-    from massivetext.curate.stats import summary_table
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
     pipe = Pipeline(
         args.recipe,
         text_field=args.text_field,
@@ -60,19 +78,9 @@ def run(args: argparse.Namespace) -> int:
         source_field=args.source_field,
         output_format=args.output_format,
         write_removed=args.write_removed,
-        task_bytes=args.task_size if isinstance(args.task_size, int) else _size(args.task_size),
+        task_bytes=args.task_size,
     )
-    stats = pipe.run(
-        args.inputs,
-        args.output,
-        workers=args.workers,
-        executor=args.executor,
-        strict=args.strict,
-        resume=args.resume,
-        progress=not args.quiet,
-        ray_address=args.ray_address,
-    )
+    run_pipeline(pipe, args)
     if not args.quiet:
-        print(summary_table(stats, [s.name for s in pipe.steps]))
         print(f"output: {args.output} (stats.json, report.html, errors.jsonl)", file=sys.stderr)
     return 0

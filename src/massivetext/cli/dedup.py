@@ -42,14 +42,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from massivetext.cli.curate import run_pipeline
     from massivetext.curate.decontaminate import Decontaminator
     from massivetext.curate.dedup.exact import ExactDeduplicator
     from massivetext.curate.dedup.minhash import MinHashDeduplicator
     from massivetext.curate.pipeline import Pipeline
-    from massivetext.curate.stats import summary_table
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
     steps = []
     if args.exact:
         steps.append(ExactDeduplicator(normalization=args.normalization))
@@ -72,17 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if not steps:
         raise ConfigError("nothing to do: --no-exact and --no-near without --eval")
     pipe = Pipeline(steps, text_field=args.text_field, id_field=args.id_field, task_bytes=args.task_size)
-    stats = pipe.run(
-        args.inputs,
-        args.output,
-        workers=args.workers,
-        executor=args.executor,
-        resume=args.resume,
-        progress=not args.quiet,
-        ray_address=args.ray_address,
-    )
+    stats = run_pipeline(pipe, args)
     if not args.quiet:
-        print(summary_table(stats, [s.name for s in pipe.steps]))
         for s in pipe.steps:
             extra = stats.extra.get(s.name, {})
             sizes = extra.get("cluster_size_histogram")
