@@ -47,6 +47,29 @@ def cpu_note() -> str:
     return f" | CPU-time ratio {a / b:.2f}x"
 
 
+def weight_floor_us(mt: GPTForCausalLM, repeats: int) -> float:
+    """Microseconds per token of the batch-1 decode step's matmuls alone (every weight read once, as decoding
+    must), with nothing else: a floor for any implementation that keeps float32 weights and exact tokens."""
+    lean = mt._lean_weights()
+    if lean is None:
+        return float("nan")
+    w = mt.transformer.wte.weight
+    x, h = w.new_zeros(1, w.shape[1]), w.new_zeros(1, lean[0][8].shape[1])
+
+    def run() -> None:
+        for _, _, wa, ba, wp, bp, _, _, wf, bf, wo, bo, _ in lean:
+            torch.addmm(ba, x, wa), torch.addmm(bp, x, wp), torch.addmm(bf, x, wf), torch.addmm(bo, h, wo)
+        torch.mm(x, mt.lm_head.weight.t())
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(255):
+            run()
+        times.append((time.perf_counter() - t0) / 255)
+    return statistics.median(times) * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=4)
@@ -107,6 +130,14 @@ def main() -> None:
             f"generate batch {b}: transformers {n / t_hf:8.0f} new tok/s | massivetext {n / t_mt:8.0f} new tok/s | "
             f"ratio {t_hf / t_mt:.2f}x{cpu_note()} | identical tokens: {same}"
         )
+        if b == 1 and dev.type == "cpu":
+            with torch.inference_mode():
+                floor = weight_floor_us(mt, args.repeats)
+            us_hf, us_mt = t_hf / n * 1e6, t_mt / n * 1e6
+            print(
+                f"  batch 1 per token: transformers {us_hf:.0f} us, massivetext {us_mt:.0f} us, of which the bare "
+                f"matmuls take {floor:.0f} us: the ratio bound with zero other work is {us_hf / floor:.2f}x"
+            )
     x = torch.randint(0, args.vocab, (args.train_batch, args.context), device=dev)
     hf.train()
     mt.train()
