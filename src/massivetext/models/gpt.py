@@ -294,12 +294,8 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         t, c = self.transformer, self.config
         B, C, H = tokens.shape[0], c.n_embd, c.n_head
         eps, shape = c.layer_norm_epsilon, (c.n_embd,)
-        x = F.embedding(tokens.view(B), t.wte.weight)
-        x = (
-            x.add_(t.wpe.weight[start])
-            if position_ids is None
-            else x.add_(F.embedding(position_ids.view(B), t.wpe.weight))
-        )
+        pos = t.wpe.weight[start] if position_ids is None else F.embedding(position_ids.view(B), t.wpe.weight)
+        x = F.embedding(tokens.view(B), t.wte.weight).add_(pos)
         cache = state["cache"]
         end = start + 1
         for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(state["lean"]):
