@@ -18,7 +18,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from massivetext.errors import BadInputError, ConfigError
 from massivetext.tokenization.sources import batched, iter_texts
-from massivetext.tokenization.tokenizer import _KNOWN_ROLES, SPECIAL_TOKEN_KEYS, FastTokenizer
+from massivetext.tokenization.tokenizer import KNOWN_ROLES, SPECIAL_TOKEN_KEYS, FastTokenizer
 
 KINDS = ("bpe", "wordpiece", "unigram")
 _DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
@@ -45,7 +45,7 @@ def _roles(kind: str, special_tokens: Any) -> tuple[list[str], dict[str, str]]:
     tokens = list(dict.fromkeys(special_tokens))
     roles = {}
     for token in tokens:
-        for role in _KNOWN_ROLES.get(token, ()):
+        for role in KNOWN_ROLES.get(token, ()):
             roles.setdefault(role, token)
     if kind == "bpe" and "<|endoftext|>" in tokens:
         roles.setdefault("pad_token", "<|endoftext|>")
