@@ -23,6 +23,7 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
 from massivetext.errors import ConfigError, MissingFileError
+from massivetext.tokenization import chat_template as chat
 from massivetext.tokenization.batch_encoding import BatchEncoding, to_tensor
 from massivetext.tokenization.encode_options import (
     VERY_LARGE_INTEGER,
@@ -89,6 +90,7 @@ class FastTokenizer:
         clean_up_tokenization_spaces: bool = False,
         additional_special_tokens: Sequence[str] = (),
         name_or_path: str = "",
+        chat_template: str | dict[str, str] | None = None,
         **special_tokens: str | None,
     ):
         unknown = set(special_tokens) - set(SPECIAL_TOKEN_KEYS)
@@ -105,6 +107,7 @@ class FastTokenizer:
         self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
         self.additional_special_tokens = list(additional_special_tokens)
         self.name_or_path = name_or_path
+        self.chat_template = chat_template  # a Jinja template, or {name: template}; see tokenization/chat_template.py
         for key in SPECIAL_TOKEN_KEYS:
             setattr(self, key, _token_content(special_tokens.get(key)))
         # make sure every declared special token is one the backend knows and never splits
@@ -420,6 +423,78 @@ class FastTokenizer:
             sequences = sequences.tolist()
         return [self.decode(s, skip_special_tokens=skip_special_tokens, **kwargs) for s in sequences]
 
+    # ------------------------------------------------------------------ chat
+    def apply_chat_template(
+        self,
+        conversation: Any,
+        tools: list[dict[str, Any]] | None = None,
+        documents: list[dict[str, Any]] | None = None,
+        chat_template: str | None = None,
+        add_generation_prompt: bool = False,
+        continue_final_message: bool = False,
+        tokenize: bool = True,
+        padding: bool | str = False,
+        truncation: bool = False,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_dict: bool = True,
+        return_assistant_tokens_mask: bool = False,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Format chat messages with the tokenizer's chat template, as transformers 5 does.
+
+        ``conversation`` is a list of ``{"role", "content"}`` messages or a list of such lists (a batch).
+        ``tokenize=False`` returns the prompt string(s); otherwise the template's text is tokenized without adding
+        special tokens (the template writes them) and, with ``return_dict`` (the default, as in transformers 5), a
+        ``BatchEncoding`` comes back, else the ids. Extra keyword arguments are visible to the template; the special
+        tokens (``bos_token``, ``eos_token``, ...) are too.
+        """
+        if not tokenize:
+            return_dict = False
+        if return_assistant_tokens_mask and not (return_dict and tokenize):
+            raise ConfigError("return_assistant_tokens_mask=True needs return_dict=True and tokenize=True")
+        template = chat.select_template(self.chat_template, chat_template, tools, self.name_or_path)
+        if isinstance(conversation, (list, tuple)) and not conversation:
+            raise ConfigError("cannot apply a chat template to an empty conversation; give at least one message")
+        batched = isinstance(conversation, (list, tuple)) and (
+            isinstance(conversation[0], (list, tuple)) or hasattr(conversation[0], "messages")
+        )
+        conversations = [chat.normalize_messages(c) for c in (conversation if batched else [conversation])]
+        rendered, spans = chat.render(
+            conversations,
+            template,
+            tools=tools,
+            documents=documents,
+            add_generation_prompt=add_generation_prompt,
+            continue_final_message=continue_final_message,
+            track_generation=return_assistant_tokens_mask,
+            **{**self.special_tokens_map, **kwargs},  # the caller's variables win over the special tokens
+        )
+        if not tokenize:
+            return rendered if batched else rendered[0]
+        out = self(
+            rendered if batched else rendered[0],
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            add_special_tokens=False,
+            return_tensors=return_tensors,
+            **(tokenizer_kwargs or {}),
+        )
+        if not return_dict:
+            return out["input_ids"]
+        if return_assistant_tokens_mask:
+            masks = [_spans_mask(out.encodings[i].offsets, spans[i]) for i in range(len(rendered))]
+            out["assistant_masks"] = masks if batched or return_tensors else masks[0]
+            if return_tensors:
+                out.convert_to_tensors(return_tensors)
+        return out
+
+    def get_chat_template(self, chat_template: str | None = None, tools: list[Any] | None = None) -> str:
+        """The template ``apply_chat_template`` would use (a name picks one of several templates)."""
+        return chat.select_template(self.chat_template, chat_template, tools, self.name_or_path)
+
     # ------------------------------------------------------------------ padding already-encoded inputs
     def pad(
         self,
@@ -492,6 +567,8 @@ class FastTokenizer:
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
             **self.special_tokens_map,
         }
+        if self.chat_template is not None:
+            config["chat_template"] = chat.config_value(self.chat_template)
         (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         (directory / "special_tokens_map.json").write_text(
             json.dumps(self.special_tokens_map, indent=2, ensure_ascii=False) + "\n"
@@ -530,6 +607,7 @@ class FastTokenizer:
             clean_up_tokenization_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
             additional_special_tokens=[_token_content(t) for t in extra],
             name_or_path=name_or_path,
+            chat_template=chat.from_config_value(config.get("chat_template")),
             **{k: _token_content(config.get(k)) for k in SPECIAL_TOKEN_KEYS},
         )
 
@@ -557,6 +635,21 @@ def _default_input_names(backend: Tokenizer, config: dict[str, Any]) -> list[str
         ):
             return ["input_ids", "token_type_ids", "attention_mask"]
     return names
+
+
+def _spans_mask(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    """1 for every token that overlaps a ``{% generation %}`` span (transformers' rule, so that a span cut by
+    truncation keeps its remaining tokens); offsets and spans are both in order, so one pass suffices."""
+    mask = [0] * len(offsets)
+    span = 0
+    for i, (start, end) in enumerate(offsets):
+        while span < len(spans) and start >= spans[span][1]:
+            span += 1
+        if span == len(spans):
+            break
+        if end > spans[span][0]:
+            mask[i] = 1
+    return mask
 
 
 def _pad_row(row: list[int], target: int, value: int, left: bool) -> list[int]:
@@ -589,6 +682,8 @@ def load_tokenizer_dir(directory: Path, **overrides: Any) -> FastTokenizer:
     from massivetext.tokenization import convert
 
     config = {**_read_json(directory / "special_tokens_map.json"), **_read_json(directory / "tokenizer_config.json")}
+    if (directory / "chat_template.jinja").is_file():  # transformers 5 writes the template to its own file
+        config["chat_template"] = (directory / "chat_template.jinja").read_text(encoding="utf-8")
     config.update(overrides)
     if (directory / "tokenizer.json").is_file():
         try:
