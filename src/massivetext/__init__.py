@@ -44,6 +44,9 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForSequenceClassification": "massivetext.models.auto",
     "AutoModelForTokenClassification": "massivetext.models.auto",
     "AutoModelForQuestionAnswering": "massivetext.models.auto",
+    "TextStreamer": "massivetext.models.streamers",
+    "TextIteratorStreamer": "massivetext.models.streamers",
+    "AsyncTextIteratorStreamer": "massivetext.models.streamers",
     # training
     "TrainingArguments": "massivetext.training.arguments",
     "Trainer": "massivetext.training.trainer",

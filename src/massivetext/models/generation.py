@@ -1,6 +1,6 @@
 """Generation shared by decoders and encoder-decoders: greedy, sampling (temperature, top-k, top-p), repetition
 penalty, beam search (length penalty, early stopping), EOS and stop strings, left padding, a static KV cache,
-and streaming through a per-token callback, an HF-style streamer, or an iterator.
+and streaming through a per-token callback, a streamer (``models/streamers.py``), or an iterator of token ids.
 
 A model provides three hooks: ``_gen_start(input_ids, attention_mask, max_len, expand)`` (allocate the cache; an
 encoder-decoder also encodes and repeats its states ``expand`` times), ``_gen_step(tokens, state, start,
@@ -10,6 +10,7 @@ Beam search follows transformers' vectorized algorithm step for step, so both gi
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -71,6 +72,22 @@ def _warp(scores: torch.Tensor, temperature: float, top_k: int | None, top_p: fl
     return scores
 
 
+def _tells_the_streamer_of_errors(generate: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A streamer read from another thread would wait forever for a generation that failed: hand it the error."""
+
+    @functools.wraps(generate)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        try:
+            return generate(self, *args, **kwargs)
+        except BaseException as e:
+            fail = getattr(kwargs.get("streamer"), "fail", None)
+            if fail is not None:
+                fail(e)
+            raise
+
+    return wrapper
+
+
 class GenerationMixin:
     can_generate = True
     is_encoder_decoder = False
@@ -84,6 +101,7 @@ class GenerationMixin:
         v = self.config.get(name)
         return fallback if v is None else v
 
+    @_tells_the_streamer_of_errors
     @torch.inference_mode()
     def generate(
         self,
