@@ -332,7 +332,7 @@ class Pipeline:
         ray_address: str | None = None,
         report: bool = True,
     ) -> Stats:
-        from massivetext.curate.executors import get_executor
+        from massivetext.executors import get_executor
 
         t0 = time.perf_counter()
         out = os.fspath(output_dir)
