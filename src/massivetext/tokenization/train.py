@@ -117,7 +117,7 @@ def _post_processor(kind: str, tok: Tokenizer, roles: dict[str, str]) -> None:
 
 
 def train_tokenizer(
-    texts_or_dataset: Any,
+    texts_or_dataset: Any = None,
     kind: str = "bpe",
     vocab_size: int = 8192,
     special_tokens: list[str] | dict[str, str] | None = None,
@@ -128,10 +128,12 @@ def train_tokenizer(
     model_max_length: int | None = None,
     show_progress: bool = False,
     chat_template: bool | str | None = None,
+    files: Any = None,
 ) -> FastTokenizer:
-    """Train a tokenizer on texts: an iterable of str or records, file paths/globs (JSONL, .zst/.gz, ...), or a
-    ``datasets`` dataset. ``special_tokens`` is a list (roles inferred from the usual names: ``[CLS]``, ``</s>``,
-    ``<|endoftext|>``, ...) or a dict ``{"eos_token": "</s>", ...}``; None gives the kind's defaults (module doc).
+    """Train a tokenizer on texts (an iterable of str or records, or a ``datasets`` dataset) or on ``files=``
+    (paths, directories, globs: JSONL, .zst/.gz, ...; a missing one raises ``MissingFileError``); a list of str
+    is texts (see ``sources.iter_texts``). ``special_tokens`` is a list (roles inferred from the usual names:
+    ``[CLS]``, ``</s>``, ``<|endoftext|>``, ...) or a dict ``{"eos_token": "</s>", ...}``; None gives the kind's defaults (module doc).
     ``chat_template``: True for the default ChatML template (adds ``<|im_start|>``/``<|im_end|>``), or a template.
 
     Raises ``BadInputError`` on an empty corpus.
@@ -146,10 +148,11 @@ def train_tokenizer(
     if chat_template is True:
         specials += [t for t in (CHATML_START, CHATML_END) if t not in specials]
     tok, trainer = _build(kind, specials, roles, vocab_size, min_frequency, lowercase, show_progress)
+    texts = iter_texts(texts_or_dataset, text_field=text_field, files=files)  # checks the source before training
     seen = {"texts": 0, "chars": 0}
 
     def counted() -> Iterator[list[str]]:
-        for batch in batched(iter_texts(texts_or_dataset, text_field=text_field)):
+        for batch in batched(texts):
             seen["texts"] += len(batch)
             seen["chars"] += sum(map(len, batch))
             yield batch
