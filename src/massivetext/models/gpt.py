@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from massivetext.errors import ConfigError
-from massivetext.models.base import PreTrainedModel, RMSNorm, activation, init_weights
+from massivetext.models.base import PreTrainedModel, RMSNorm, activation, check_positions, init_weights
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import GPTConfig
 from massivetext.models.generation import GenerationMixin
@@ -196,6 +196,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
     def trunk(self, input_ids, position_ids=None, mask=None, cache=None, start: int = 0) -> torch.Tensor:
         t = self.transformer
         B, T = input_ids.shape
+        check_positions(start + T, self.config.n_positions, "GPT")  # learned and rotary tables alike
         x = t.wte(input_ids)
         if position_ids is None:
             position_ids = torch.arange(start, start + T, device=input_ids.device).unsqueeze(0)
@@ -242,7 +243,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
     # ---- generation hooks (see generation.py) ----------------------------------------------------------------
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int = 1) -> dict[str, Any]:
         c = self.config
-        if max_len > c.n_positions and not c.mt_rotary:
+        if max_len > c.n_positions:  # the rotary table has n_positions rows too
             raise ConfigError(f"prompt + new tokens = {max_len} exceeds the model's context of {c.n_positions}")
         B = input_ids.shape[0]
         cache = StaticKVCache(

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from massivetext.errors import ConfigError
-from massivetext.models.base import activation, init_weights
+from massivetext.models.base import activation, check_positions, init_weights
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import MarianConfig
 from massivetext.models.seq2seq import EncoderDecoderLM
@@ -148,6 +148,7 @@ class MarianMTModel(EncoderDecoderLM):
         return self.model.shared
 
     def _embed(self, ids: torch.Tensor, stack: Stack, start: int = 0) -> torch.Tensor:
+        check_positions(start + ids.shape[1], self.config.max_position_embeddings, "Marian")
         x = self.model.shared(ids) * self.embed_scale
         x = x + stack.embed_positions.weight[start : start + ids.shape[1]].to(x.dtype)
         return F.dropout(x, self.config.dropout, True) if self.config.dropout and self.training else x
