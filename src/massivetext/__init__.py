@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "PIIRedactor": "massivetext.curate.pii",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
-    "Decontaminator": "massivetext.curate.decontaminate",
+    "Decontaminator": "massivetext.curate.dedup.decontaminate",
     "LocalExecutor": "massivetext.executors.local",
     "RayExecutor": "massivetext.executors.ray",
     # tokenization
