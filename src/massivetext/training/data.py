@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.data import IterableDataset
@@ -83,24 +83,34 @@ def model_type_flags(model: torch.nn.Module) -> dict[str, bool]:
     return {"causal": causal and not masked, "masked": masked, "seq2seq": enc_dec}
 
 
-def forward_signature(model: torch.nn.Module) -> tuple[set[str], bool, bool]:
-    """(explicit forward parameter names, accepts **kwargs, honours num_items_in_batch / shift_labels in its loss).
+class ForwardSignature(NamedTuple):
+    params: set[str]  # the forward's named parameters
+    var_kw: bool  # it also takes **kwargs
+    honours_num_items: bool  # its loss is sum / num_items_in_batch when given that count (and takes shift_labels)
 
-    transformers models that compute the loss with `self.loss_function(..., **kwargs)` honour
-    `num_items_in_batch` and `shift_labels`; those that build their own `CrossEntropyLoss()` (T5, the classifiers)
-    average per batch, and the Trainer rescales their loss instead.
+
+def forward_signature(model: torch.nn.Module) -> ForwardSignature:
+    """What the model's forward takes, and whether its loss honours `num_items_in_batch`, asked of the model.
+
+    In order: a forward that names `num_items_in_batch` honours it (every MassiveText model does); a model that says
+    so with transformers' `accepts_loss_kwargs` attribute is believed; otherwise a forward with `**kwargs` honours it
+    when its code calls `self.loss_function` (transformers' shared loss, which takes `num_items_in_batch`), read from
+    the compiled function's attribute names, not its source text. transformers' own fallback (any `**kwargs` means
+    yes) would be wrong for T5 and BERT, which take `**kwargs` but average their own `CrossEntropyLoss()` per batch:
+    for those the Trainer rescales the batch mean instead.
     """
-    fwd = model.forward
-    params = inspect.signature(fwd).parameters
+    params = inspect.signature(model.forward).parameters
     names = {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    honours = "num_items_in_batch" in names
-    if not honours and var_kw:
-        try:
-            honours = "self.loss_function(" in inspect.getsource(type(model).forward)
-        except (OSError, TypeError):
-            honours = False
-    return names, var_kw, honours
+    declared = getattr(model, "accepts_loss_kwargs", None)
+    if "num_items_in_batch" in names:
+        honours = True
+    elif isinstance(declared, bool):
+        honours = declared and var_kw
+    else:
+        code = getattr(inspect.unwrap(type(model).forward), "__code__", None)
+        honours = var_kw and code is not None and "loss_function" in code.co_names
+    return ForwardSignature(names, var_kw, honours)
 
 
 def prepare_dataset(dataset: Any, tokenizer: Any, model_params: set[str], max_length: int | None, remove_unused: bool):
