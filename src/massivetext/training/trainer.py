@@ -43,14 +43,7 @@ from massivetext.training.collators import (
     DataCollatorWithPadding,
     DefaultDataCollator,
 )
-from massivetext.training.data import (
-    RankBatchSampler,
-    count_items,
-    forward_signature,
-    is_iterable,
-    model_type_flags,
-    prepare_dataset,
-)
+from massivetext.training.data import RankBatchSampler, count_items, forward_signature, is_iterable, model_type_flags
 from massivetext.training.eval_loop import (
     EvalStep,
     PredictionOutput,
@@ -61,6 +54,7 @@ from massivetext.training.eval_loop import (
 )
 from massivetext.training.loop_state import StepPlan, TrainingRun
 from massivetext.training.loop_state import every as _every
+from massivetext.training.prepare import model_max_length, prepare_dataset
 from massivetext.training.reporting import MetricsWriter, peak_flops, plot_loss_curve
 from massivetext.training.schedule import get_scheduler
 from massivetext.training.seed import set_seed
@@ -103,8 +97,8 @@ class Trainer:
         if self.args.fp16 and self.device.type != "cuda":
             raise ConfigError("fp16=True needs a CUDA device; on CPU use bf16=True")
         self._set_model(model)
-        self.train_dataset = self._prepare(train_dataset)
-        self.eval_dataset = self._prepare(eval_dataset)
+        self.train_dataset = self._prepare(train_dataset, "train")
+        self.eval_dataset = self._prepare(eval_dataset, "eval")
         self.data_collator = data_collator if data_collator is not None else self._default_collator()
         self.compute_metrics = compute_metrics
         self.callback_handler = CallbackHandler(callbacks)
@@ -145,17 +139,18 @@ class Trainer:
     def is_world_process_zero(self) -> bool:
         return self.rank == 0
 
-    def _prepare(self, dataset: Any) -> Any:
+    def _prepare(self, dataset: Any, role: str) -> Any:
         return prepare_dataset(
-            dataset, self.tokenizer, self._signature.params, self.args.max_seq_length, self.args.remove_unused_columns
-        )
+            dataset, self.tokenizer, self._signature.params, self.args.max_seq_length, self.args.remove_unused_columns,
+            model_length=model_max_length(self.model), causal=self.flags["causal"], role=role,
+        )  # fmt: skip
 
     def _default_collator(self) -> Any:
         tok = self.tokenizer
         if self.flags["causal"]:
             return DataCollatorForLanguageModeling(tok, mlm=False)
-        if self.flags["masked"] and tok is not None and getattr(tok, "mask_token_id", None) is not None:
-            return DataCollatorForLanguageModeling(tok, mlm=True)
+        if self.flags["masked"] and tok is not None:
+            return DataCollatorForLanguageModeling(tok, mlm=True)  # says how to add a missing mask token
         if self.flags["seq2seq"] and tok is not None:
             return DataCollatorForSeq2Seq(tok, model=self.model)
         return DataCollatorWithPadding(tok) if tok is not None else DefaultDataCollator()
@@ -633,7 +628,7 @@ class Trainer:
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list | None = None, metric_key_prefix: str = "eval"):
         """Loss (mean over predicted tokens), perplexity and `compute_metrics` on the eval set."""
-        dataset = self._prepare(eval_dataset) if eval_dataset is not None else self.eval_dataset
+        dataset = self._prepare(eval_dataset, "eval") if eval_dataset is not None else self.eval_dataset
         if dataset is None:
             raise ConfigError("evaluate needs an eval_dataset (in Trainer(...) or as an argument)")
         metrics, _, _ = self._eval_loop(dataset, metric_key_prefix, keep_predictions=self.compute_metrics is not None)
@@ -643,7 +638,7 @@ class Trainer:
 
     def predict(self, test_dataset: Any, ignore_keys: list | None = None, metric_key_prefix: str = "test"):
         """Logits for every example (padded to a common length with -100), labels, and metrics."""
-        dataset = self._prepare(test_dataset)
+        dataset = self._prepare(test_dataset, "test")
         metrics, preds, labels = self._eval_loop(dataset, metric_key_prefix, keep_predictions=True)
         self.control = self.callback_handler.call("on_predict", self.args, self.state, self.control, metrics=metrics)
         return PredictionOutput(preds, labels, metrics)
