@@ -101,3 +101,26 @@ def test_training_arguments_coerce_by_field_type():
         TrainingArguments(output_dir="x", learning_rate=[1])
     with pytest.raises(ConfigError, match="only output_dir may be positional"):
         TrainingArguments("x", "y")
+
+
+def test_model_init_is_seeded_and_two_runs_are_bit_identical(tmp_path):
+    """As transformers: Trainer seeds before model_init builds the model, so the global RNG's state beforehand
+    does not matter; dropout on, so training draws from the RNG too."""
+    import torch
+
+    train = datasets.Dataset.from_dict({"input_ids": counting_sequences(16, 12)})
+
+    def run(out, seed=3):
+        torch.rand(int(out.name[-1]) + 5)  # disturb the global RNG differently before each run
+        args = TrainingArguments(output_dir=str(out), max_steps=4, per_device_train_batch_size=4, logging_steps=1,
+                                 save_strategy="no", disable_tqdm=True, use_cpu=True, seed=seed)  # fmt: skip
+        trainer = Trainer(model_init=lambda: tiny_gpt2(dropout=0.1, seed=None), args=args, train_dataset=train)
+        first_weight = next(trainer.model.parameters()).detach().clone()
+        trainer.train()
+        return first_weight, [r["loss"] for r in trainer.state.log_history if "loss" in r]
+
+    w1, l1 = run(tmp_path / "run1")
+    w2, l2 = run(tmp_path / "run2")
+    assert torch.equal(w1, w2) and l1 == l2 and len(l1) == 4
+    _, l3 = run(tmp_path / "run3", seed=4)
+    assert l3 != l1
