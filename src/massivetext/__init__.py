@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "DataCollatorForLanguageModeling": "massivetext.training.collators",
     "DataCollatorForSeq2Seq": "massivetext.training.collators",
     "DataCollatorWithPadding": "massivetext.training.collators",
+    "set_seed": "massivetext.training.seed",
+    "EvalPrediction": "massivetext.training.eval_loop",
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
     "unigram_perplexity": "massivetext.evaluation.baseline",
