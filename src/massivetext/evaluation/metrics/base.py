@@ -99,7 +99,10 @@ class Metric:
             self._predictions, self._references = [], []
         preds, refs = self._check(predictions, references)
         cfg = self._merge(self.config, config)
-        scored = self._score(preds, refs, cfg)
+        return self.finish(self._score(preds, refs, cfg), confidence, resamples, seed)
+
+    def finish(self, scored: Scored, confidence: float | None, resamples: int = 1000, seed: int | None = 0) -> dict:
+        """The result of a scored set, with the bootstrap interval when ``confidence`` is given."""
         result = dict(scored.result)
         if confidence is not None:
             if scored.from_sums is None:
@@ -176,6 +179,24 @@ def unknown_metric(name: str) -> MassiveTextError:
     close = difflib.get_close_matches(name.lower(), REGISTRY, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return MassiveTextError(f"unknown metric {name!r}{hint} (available: {', '.join(sorted(REGISTRY))})")
+
+
+def subset_score(
+    scored: Scored, rows: np.ndarray, key: str, confidence: float | None, resamples: int = 1000, seed: int | None = 0
+) -> dict[str, Any]:
+    """``key`` on a subset of the examples (e.g. the uncontaminated ones), from their statistics alone: no
+    re-scoring and no model run. With ``confidence``, the subset's own bootstrap interval."""
+    if scored.from_sums is None:
+        raise ConfigError("this metric has no per-example statistics")
+    stats = scored.stats[np.asarray(rows)]
+    out: dict[str, Any] = {
+        "examples": int(len(rows)),
+        key: float(np.ravel(scored.from_sums(np.asarray(stats.sum(0)).ravel())[key])[0]),
+    }
+    if confidence is not None and len(rows):
+        boot = scored.from_sums(resampled_sums(stats, resample_weights(stats.shape[0], resamples, seed)))[key]
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = interval(boot, confidence)
+    return out
 
 
 def mean_from_sums(keys: Sequence[str], scale: float = 1.0) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
