@@ -60,6 +60,11 @@ _EXPORTS: dict[str, str] = {
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
     "unigram_perplexity": "massivetext.evaluation.baseline",
+    "load_metric": "massivetext.evaluation.metrics",
+    "combine": "massivetext.evaluation.metrics",
+    "paired_bootstrap": "massivetext.evaluation.metrics",
+    "evaluate": "massivetext.evaluate",  # a module: mt.evaluate.load / mt.evaluate.combine
+    "evaluation": "massivetext.evaluation",  # a module: mt.evaluation.metrics_for, mt.evaluation.paired_bootstrap
     # the main job
     "quickstart": "massivetext.quickstart.run",
     "QuickstartConfig": "massivetext.quickstart.run",
@@ -72,7 +77,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'massivetext' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module == f"{__name__}.{name}" else getattr(imported, name)  # a submodule exported as such
     globals()[name] = value  # cache: the next lookup is a plain attribute
     return value
 
