@@ -91,7 +91,7 @@ class TextGenerationPipeline(Pipeline):
         # chats are rendered with their special tokens in the text; plain prompts add none (transformers' default)
         enc = self.tokenizer(texts, add_special_tokens=params["specials"])
         feats = []
-        for text, ids in zip(texts, enc["input_ids"]):
+        for ids in enc["input_ids"]:
             if not ids:
                 raise BadInputError("text-generation: an empty prompt (give some text to continue)")
             feats.append([Feature(list(ids))])
