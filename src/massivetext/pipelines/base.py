@@ -149,6 +149,15 @@ class Pipeline:
             return results
         return [self.list_result(r, params) for r in results]
 
+    def iter_results(self, items: list[Any], **kwargs: Any) -> Iterator[Any]:
+        """For each item, what ``self(item, **kwargs)`` returns, computed in batches (``massivetext run``)."""
+        params = self.sanitize(**dict(kwargs))
+        for item, result in zip(items, self.run(items, params)):
+            yield self.as_single(item, result, params, kwargs)
+
+    def as_single(self, item: Any, result: Any, params: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        return self.single_result(result, params)
+
     def parse_call(self, inputs: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         if args:
             raise ConfigError(f"{self.task_name}: unexpected positional arguments {args!r:.80}")

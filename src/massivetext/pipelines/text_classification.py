@@ -55,6 +55,9 @@ class TextClassificationPipeline(Pipeline):
         result = super().__call__(inputs, *args, **kwargs)
         return [result] if isinstance(inputs, str) and legacy else result
 
+    def as_single(self, item: Any, result: Any, params: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        return [result] if "top_k" not in kwargs and isinstance(item, str) else result
+
     def validate(self, item: Any) -> Any:
         if isinstance(item, dict):
             if "text" not in item:
