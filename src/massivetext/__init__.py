@@ -65,6 +65,8 @@ _EXPORTS: dict[str, str] = {
     "paired_bootstrap": "massivetext.evaluation.metrics",
     "evaluate": "massivetext.evaluate",  # a module: mt.evaluate.load / mt.evaluate.combine
     "evaluation": "massivetext.evaluation",  # a module: mt.evaluation.metrics_for, mt.evaluation.paired_bootstrap
+    # applications
+    "pipeline": "massivetext.pipelines",
     # the main job
     "quickstart": "massivetext.quickstart.run",
     "QuickstartConfig": "massivetext.quickstart.run",
