@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
     "unigram_perplexity": "massivetext.evaluation.baseline",
+    # serving
+    "serve": "massivetext.serving.server",
     # the main job
     "quickstart": "massivetext.quickstart.run",
     "QuickstartConfig": "massivetext.quickstart.run",
