@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}"
@@ -65,3 +73,50 @@ def reference(tiny_model, prompt: str, max_tokens: int, **kwargs) -> tuple[list[
     if eos in out:  # generate pads after EOS; the EOS itself is a generated token
         out = out[: out.index(eos) + 1]
     return out, tok.decode(out, skip_special_tokens=True)
+
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``massivetext serve`` in a subprocess; ``url`` once /health says ready."""
+
+    def __init__(self, model_dir: Path, *args: str, env: dict | None = None, log: Path | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        e = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+        self.log = log
+        out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+        cmd = [sys.executable, "-m", "massivetext.cli.main", "serve", "--model", str(model_dir)]
+        cmd += ["--port", str(self.port), "--log-level", "warning", *args]
+        self.proc = subprocess.Popen(cmd, env=e, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.logs()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready in 90 s: {self.logs()}")
+
+    def logs(self) -> str:
+        return self.log.read_text() if self.log and self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

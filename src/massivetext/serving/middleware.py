@@ -20,10 +20,6 @@ from massivetext.serving.openai_errors import error_body
 access_log = logging.getLogger("massivetext.serving.access")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _send_error(send, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps(error_body(status, message, None, code)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -79,23 +75,37 @@ class GatewayMiddleware:
                     send_logged, 413, f"request body over the limit of {self.max_body} bytes", "request_too_large"
                 )
                 return
-            seen = 0
-
-            async def receive_limited() -> dict[str, Any]:
-                nonlocal seen
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
+            if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                # a chunked body: read it whole (up to the limit) before the route sees it, so an endless body
+                # gets 413 and never reaches the JSON parser
+                chunks, seen, more = [], 0, True
+                while more:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return
+                    chunks.append(message.get("body", b""))
+                    seen += len(chunks[-1])
+                    more = message.get("more_body", False)
                     if seen > self.max_body:
-                        raise _TooLarge
-                return message
+                        await _send_error(
+                            send_logged,
+                            413,
+                            f"request body over the limit of {self.max_body} bytes",
+                            "request_too_large",
+                        )
+                        return
+                body, replayed = b"".join(chunks), False
 
-            try:
-                await self.app(scope, receive_limited, send_logged)
-            except _TooLarge:
-                await _send_error(
-                    send_logged, 413, f"request body over the limit of {self.max_body} bytes", "request_too_large"
-                )
+                async def replay() -> dict[str, Any]:
+                    nonlocal replayed
+                    if not replayed:
+                        replayed = True
+                        return {"type": "http.request", "body": body, "more_body": False}
+                    return await receive()
+
+                await self.app(scope, replay, send_logged)
+            else:
+                await self.app(scope, receive, send_logged)
         finally:
             elapsed = time.monotonic() - start
             self.metrics.requests.labels(route, str(status["code"])).inc()
