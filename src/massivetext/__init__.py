@@ -67,6 +67,8 @@ _EXPORTS: dict[str, str] = {
     "evaluation": "massivetext.evaluation",  # a module: mt.evaluation.metrics_for, mt.evaluation.paired_bootstrap
     # applications
     "pipeline": "massivetext.pipelines",
+    # serving
+    "serve": "massivetext.serving.server",
     # the main job
     "quickstart": "massivetext.quickstart.run",
     "QuickstartConfig": "massivetext.quickstart.run",
