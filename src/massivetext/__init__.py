@@ -27,8 +27,8 @@ _EXPORTS: dict[str, str] = {
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
     "Decontaminator": "massivetext.curate.decontaminate",
-    "LocalExecutor": "massivetext.curate.executors.local",
-    "RayExecutor": "massivetext.curate.executors.ray",
+    "LocalExecutor": "massivetext.executors.local",
+    "RayExecutor": "massivetext.executors.ray",
     # tokenization
     "AutoTokenizer": "massivetext.tokenization.tokenizer",
     "FastTokenizer": "massivetext.tokenization.tokenizer",

@@ -21,11 +21,11 @@ _EXPORTS = {
     "GopherQualityFilter": "massivetext.curate.quality",
     "GopherRepetitionFilter": "massivetext.curate.repetition",
     "PIIRedactor": "massivetext.curate.pii",
-    "LocalExecutor": "massivetext.curate.executors.local",
+    "LocalExecutor": "massivetext.executors.local",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
     "Decontaminator": "massivetext.curate.decontaminate",
-    "RayExecutor": "massivetext.curate.executors.ray",
+    "RayExecutor": "massivetext.executors.ray",
 }
 __all__ = list(_EXPORTS)
 

@@ -40,7 +40,7 @@ from massivetext.curate.io import (
     write_intermediate,
 )
 from massivetext.curate.recipes import STEP_TYPES, build_step, load_recipe, recipe_path, step_class
-from massivetext.curate.stats import Stats, length_bin
+from massivetext.curate.stats import Stats, bad_reason_kind, length_bin
 from massivetext.data.readers import LoadReport, resolve_files
 from massivetext.errors import ConfigError
 
@@ -232,7 +232,7 @@ def run_task(job: _Job) -> dict[str, Any]:
     if k == 0:
         stats.bad_records = report.n_bad
         for b in report.bad:
-            key = re.sub(r"\d+", "N", re.split(r"[:(]", b.reason, maxsplit=1)[0].strip())  # a kind, not a place
+            key = bad_reason_kind(b.reason)
             stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
         os.replace(report.errors_file, errors_final)
     if "drop" in vars(stats):
@@ -332,7 +332,7 @@ class Pipeline:
         ray_address: str | None = None,
         report: bool = True,
     ) -> Stats:
-        from massivetext.curate.executors import get_executor
+        from massivetext.executors import get_executor
 
         t0 = time.perf_counter()
         out = os.fspath(output_dir)
