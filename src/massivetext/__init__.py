@@ -69,6 +69,12 @@ _EXPORTS: dict[str, str] = {
     "pipeline": "massivetext.pipelines",
     # serving
     "serve": "massivetext.serving.server",
+    # word vectors
+    "train_word_vectors": "massivetext.embeddings.word_vectors",
+    "load_word_vectors": "massivetext.embeddings.word_vectors",
+    "save_word_vectors": "massivetext.embeddings.word_vectors",
+    "evaluate_word_vectors": "massivetext.embeddings.word_vectors",
+    "init_embedding": "massivetext.embeddings.word_vectors",
     # the main job
     "quickstart": "massivetext.quickstart.run",
     "QuickstartConfig": "massivetext.quickstart.run",
