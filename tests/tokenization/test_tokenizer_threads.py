@@ -105,3 +105,14 @@ def test_stride_not_below_max_length_is_a_clear_error(bpe):
     tok, _ = bpe
     with pytest.raises(mt.ConfigError, match="stride"):
         tok(BATCH, truncation=True, max_length=4, stride=4, return_overflowing_tokens=True)
+
+
+def test_pickles_and_copies_after_configured_calls(bpe):
+    """DataLoader workers and datasets.map pickle the tokenizer: the per-setting copies must not get in the way."""
+    import copy
+    import pickle
+
+    tok, _ = bpe
+    expected = [_call(tok, kwargs) for kwargs in SETTINGS]
+    for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok)):
+        assert [_call(other, kwargs) for kwargs in SETTINGS] == expected
