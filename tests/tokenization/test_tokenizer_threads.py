@@ -51,8 +51,12 @@ def test_eight_threads_with_different_settings_get_the_sequential_results(bpe):
     assert wrong == []
 
 
+# without max_length and with no model_max_length there is nothing to pad or truncate to
+NO_LIMIT = [{"padding": "max_length"}, {"padding": "max_length", "truncation": True}, {"truncation": True}]
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize("kwargs", SETTINGS, ids=[str(i) for i in range(len(SETTINGS))])
+@pytest.mark.parametrize("kwargs", SETTINGS + NO_LIMIT, ids=[str(i) for i in range(len(SETTINGS) + len(NO_LIMIT))])
 def test_settings_match_transformers(bpe, side, kwargs):
     tok, path = bpe
     tok = mt.AutoTokenizer.from_pretrained(path, padding_side=side, truncation_side=side)
