@@ -6,6 +6,8 @@ A model provides three hooks: ``_gen_start(input_ids, attention_mask, max_len, e
 encoder-decoder also encodes and repeats its states ``expand`` times), ``_gen_step(tokens, state, start,
 position_ids, key_mask)`` (logits for the last new token) and ``_gen_reorder(state, index)`` (beam search).
 Beam search follows transformers' vectorized algorithm step for step, so both give the same beams.
+``generate`` resolves the options once into a ``DecodeRun`` (plus ``Sampling`` or ``BeamSettings``) for the loops.
+``positions_from_mask`` is the one helper for position ids under left padding.
 """
 
 from __future__ import annotations
