@@ -225,8 +225,8 @@ class GenerationMixin:
         stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or [])
         if stops and tokenizer is None:
             raise ConfigError("stop_strings needs the tokenizer (pass tokenizer=...)")
-        if streamer is not None:
-            streamer.put(prompt.cpu())
+        if streamer is not None:  # the inputs' prompts, once each (not once per beam or sample)
+            streamer.put((prompt[::n_rows] if n_rows > 1 else prompt).cpu())
         run = DecodeRun(state, prompt, key_full, prompt_pos, max_len, proc, eos_list, pad, callback, streamer)
         if num_beams > 1:
             beams = BeamSettings(
