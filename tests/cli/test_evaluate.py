@@ -16,8 +16,9 @@ from seqeval.metrics import f1_score as seqeval_f1
 
 import massivetext as mt
 from massivetext.cli.main import main
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
