@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 # the only import of curation's decontamination code in massivetext.evaluation (the module may move)
-from massivetext.curate.decontaminate import DecontamConfig, EvalDoc, find_contaminated
+from massivetext.curate.dedup.decontaminate import DecontamConfig, EvalDoc, find_contaminated
 from massivetext.errors import MissingFileError
 
 
