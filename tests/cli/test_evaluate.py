@@ -381,3 +381,31 @@ def test_perplexity_on_token_shards(ckpts, tmp_path):
     assert by_hand["tokens"] == len(stream) - 1
     lo, hi = res["headline"]["ci"]
     assert lo <= res["headline"]["score"] <= hi
+
+
+def test_translation_with_a_causal_lm_continues_the_prompt(ckpts, tmp_path):
+    src, tgt = texts(5, seed=21), texts(5, seed=22)
+    data = write_jsonl(tmp_path / "p.jsonl", [{"source": s, "target": t} for s, t in zip(src, tgt)])
+    res = mt.evaluation.evaluate_model(
+        ckpts["gpt"],
+        "translation",
+        data,
+        str(tmp_path / "o"),
+        max_new_tokens=5,
+        batch_size=5,
+        prefix="translate: ",
+        progress=False,
+    )
+    model = mt.AutoModelForCausalLM.from_pretrained(ckpts["gpt"]).eval()
+    tok = mt.AutoTokenizer.from_pretrained(ckpts["gpt"])
+    hyps = []
+    for s in src:  # alone, unpadded: left padding in the batch must not change the continuation
+        ids = torch.tensor([tok.encode("translate: " + s)])
+        hyps.append(
+            tok.decode(
+                model.generate(ids, max_new_tokens=5)[0, ids.shape[1] :].tolist(), skip_special_tokens=True
+            ).strip()
+        )
+    assert res["metrics"]["sacrebleu"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [tgt]).score)
+    preds = [json.loads(x)["prediction"] for x in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
+    assert preds == hyps
