@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "PIIRedactor": "massivetext.curate.pii",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
-    "Decontaminator": "massivetext.curate.decontaminate",
+    "Decontaminator": "massivetext.curate.dedup.decontaminate",
     "LocalExecutor": "massivetext.executors.local",
     "RayExecutor": "massivetext.executors.ray",
     # tokenization
@@ -44,6 +44,9 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForSequenceClassification": "massivetext.models.auto",
     "AutoModelForTokenClassification": "massivetext.models.auto",
     "AutoModelForQuestionAnswering": "massivetext.models.auto",
+    "TextStreamer": "massivetext.models.streamers",
+    "TextIteratorStreamer": "massivetext.models.streamers",
+    "AsyncTextIteratorStreamer": "massivetext.models.streamers",
     # training
     "TrainingArguments": "massivetext.training.arguments",
     "Trainer": "massivetext.training.trainer",
@@ -52,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "DataCollatorForLanguageModeling": "massivetext.training.collators",
     "DataCollatorForSeq2Seq": "massivetext.training.collators",
     "DataCollatorWithPadding": "massivetext.training.collators",
+    "set_seed": "massivetext.training.seed",
+    "EvalPrediction": "massivetext.training.eval_loop",
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
     "unigram_perplexity": "massivetext.evaluation.baseline",
@@ -60,6 +65,16 @@ _EXPORTS: dict[str, str] = {
     "paired_bootstrap": "massivetext.evaluation.metrics",
     "evaluate": "massivetext.evaluate",  # a module: mt.evaluate.load / mt.evaluate.combine
     "evaluation": "massivetext.evaluation",  # a module: mt.evaluation.metrics_for, mt.evaluation.paired_bootstrap
+    # applications
+    "pipeline": "massivetext.pipelines",
+    # serving
+    "serve": "massivetext.serving.server",
+    # word vectors
+    "train_word_vectors": "massivetext.embeddings.word_vectors",
+    "load_word_vectors": "massivetext.embeddings.word_vectors",
+    "save_word_vectors": "massivetext.embeddings.word_vectors",
+    "evaluate_word_vectors": "massivetext.embeddings.word_vectors",
+    "init_embedding": "massivetext.embeddings.word_vectors",
     # the main job
     "quickstart": "massivetext.quickstart.run",
     "QuickstartConfig": "massivetext.quickstart.run",
