@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
-from massivetext.errors import ConfigError, MissingFileError
+from massivetext.errors import ConfigError
 from massivetext.tokenization import chat_template as chat
 from massivetext.tokenization.batch_encoding import BatchEncoding, to_tensor
 from massivetext.tokenization.encode_options import (
@@ -704,7 +704,8 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, path_or_name: str | os.PathLike, **kwargs: Any) -> FastTokenizer:
-        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name.
+        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name (resolved,
+        like model names, by ``models.hub.resolve``).
 
         Keyword arguments override ``tokenizer_config.json`` (``padding_side="left"``, ``model_max_length=512``,
         ``pad_token=...``); Hub options (``revision``, ``cache_dir``, ``token``) go to ``huggingface_hub``.
@@ -722,19 +723,6 @@ class AutoTokenizer:
                 return FastTokenizer.from_backend(Tokenizer.from_file(str(path)), kwargs, name_or_path=str(path))
             backend, defaults = convert.convert_file(path)
             return FastTokenizer.from_backend(backend, {**defaults, **kwargs}, name_or_path=str(path))
-        if os.sep in str(path_or_name) and str(path_or_name).count("/") > 1 or str(path_or_name).startswith("."):
-            raise MissingFileError(f"{path_or_name}: no such tokenizer directory or file")
-        return load_tokenizer_dir(_download(str(path_or_name), hub_options), **kwargs)
+        from massivetext.models.hub import resolve as resolve_checkpoint
 
-
-def _download(repo_id: str, options: dict[str, Any]) -> Path:
-    """Fetch a tokenizer's files from the Hugging Face Hub (only when the name is not a local path)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        patterns = [*TOKENIZER_FILES, "*.model", "*.spm", "vocab.json", "vocab.txt", "merges.txt"]
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, **options))
-    except Exception as e:
-        raise MissingFileError(
-            f"{repo_id}: not a local tokenizer directory, and fetching it from the Hugging Face Hub failed ({e})"
-        ) from e
+        return load_tokenizer_dir(resolve_checkpoint(path_or_name, "tokenizer", **hub_options), **kwargs)
