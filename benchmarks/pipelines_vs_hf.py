@@ -69,8 +69,14 @@ def wordpiece(sents: list[str], max_len: int) -> FastTokenizer:
     )
     return FastTokenizer.from_backend(
         tok,
-        {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-         "mask_token": "[MASK]", "model_max_length": max_len},
+        {
+            "pad_token": "[PAD]",
+            "unk_token": "[UNK]",
+            "cls_token": "[CLS]",
+            "sep_token": "[SEP]",
+            "mask_token": "[MASK]",
+            "model_max_length": max_len,
+        },
     )
 
 
@@ -90,16 +96,25 @@ def spm_like(sents: list[str]) -> FastTokenizer:
 def build(root: Path, sents: list[str]) -> dict[str, str]:
     torch.manual_seed(0)
     tok = wordpiece(sents, 512)
-    bert = dict(vocab_size=len(tok), hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
-                intermediate_size=1024, max_position_embeddings=512, pad_token_id=tok.pad_token_id)
+    bert = dict(
+        vocab_size=len(tok),
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+    )
     dirs = {}
     labels = {0: "NEGATIVE", 1: "POSITIVE"}
     m = transformers.BertForSequenceClassification(
-        transformers.BertConfig(**bert, id2label=labels, label2id={v: k for k, v in labels.items()}))
+        transformers.BertConfig(**bert, id2label=labels, label2id={v: k for k, v in labels.items()})
+    )
     dirs["sentiment"] = _save(m, tok, root / "sentiment")
     ner = dict(enumerate(LABELS_NER))
     m = transformers.BertForTokenClassification(
-        transformers.BertConfig(**bert, id2label=ner, label2id={v: k for k, v in ner.items()}))
+        transformers.BertConfig(**bert, id2label=ner, label2id={v: k for k, v in ner.items()})
+    )
     with torch.no_grad():
         m.classifier.weight.normal_(0, 0.5)  # random entities of every kind, not one label everywhere
     dirs["ner"] = _save(m, tok, root / "ner")
@@ -107,11 +122,25 @@ def build(root: Path, sents: list[str]) -> dict[str, str]:
     dirs["qa"] = _save(m, tok, root / "qa")
     st = spm_like(sents)
     pad, eos = st.pad_token_id, st.eos_token_id
-    m = transformers.MarianMTModel(transformers.MarianConfig(
-        vocab_size=len(st), d_model=256, encoder_layers=4, decoder_layers=4, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=1024, decoder_ffn_dim=1024, max_position_embeddings=512,
-        pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=eos, forced_eos_token_id=eos,
-        scale_embedding=True, activation_function="swish"))
+    m = transformers.MarianMTModel(
+        transformers.MarianConfig(
+            vocab_size=len(st),
+            d_model=256,
+            encoder_layers=4,
+            decoder_layers=4,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=1024,
+            decoder_ffn_dim=1024,
+            max_position_embeddings=512,
+            pad_token_id=pad,
+            decoder_start_token_id=pad,
+            eos_token_id=eos,
+            forced_eos_token_id=eos,
+            scale_embedding=True,
+            activation_function="swish",
+        )
+    )
     with torch.no_grad():  # a random decoder rarely ends; a strong EOS bias gives sentences of varied length
         m.final_logits_bias[0, eos] = 4.0
     dirs["translation"] = _save(m, st, root / "translation")
@@ -127,8 +156,19 @@ def _save(model, tok, path: Path) -> str:
 def run_side(python: str, side: str, task: str, model: str, inputs, kwargs, batch_size: int, threads: int, env):
     with tempfile.TemporaryDirectory() as d:
         spec, out = Path(d) / "spec.json", Path(d) / "out.json"
-        spec.write_text(json.dumps({"side": side, "task": task, "model": model, "inputs": inputs, "kwargs": kwargs,
-                                    "batch_size": batch_size, "threads": threads}))
+        spec.write_text(
+            json.dumps(
+                {
+                    "side": side,
+                    "task": task,
+                    "model": model,
+                    "inputs": inputs,
+                    "kwargs": kwargs,
+                    "batch_size": batch_size,
+                    "threads": threads,
+                }
+            )
+        )
         done = subprocess.run([python, str(WORKER), str(spec), str(out)], capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{side} {task} failed:\n{done.stderr[-3000:]}")
@@ -148,7 +188,8 @@ def agree(task: str, ours, ref) -> str:
             ] and all(abs(x["score"] - y["score"]) < 1e-4 for x, y in zip(a, b))
         elif task == "qa":
             ok = (a["answer"], a["start"], a["end"]) == (b["answer"], b["start"], b["end"]) and abs(
-                a["score"] - b["score"]) < 1e-4
+                a["score"] - b["score"]
+            ) < 1e-4
         else:
             ok = a == b
         bad += not ok
@@ -176,8 +217,9 @@ def main() -> None:
     for _ in range(n(500)):
         start = rng.randrange(0, max(1, len(words) - args.context_words))
         contexts.append(" ".join(words[start : start + args.context_words]))
-    qa_inputs = [{"question": "What does the function " + rng.choice(words) + " return?", "context": c}
-                 for c in contexts]
+    qa_inputs = [
+        {"question": "What does the function " + rng.choice(words) + " return?", "context": c} for c in contexts
+    ]
     mt_sents = [" ".join(rng.choice(sents).split()[:40]) for _ in range(n(500))]
     jobs = {
         "sentiment": ("text-classification", mixed, {}),
@@ -191,8 +233,10 @@ def main() -> None:
     src = str(Path(mt.__file__).parents[1])
     mt_env = {**env, "PYTHONPATH": src + os.pathsep + env.get("PYTHONPATH", "")}
     hf_python = str(venv_python())
-    print(f"torch threads per side: {args.threads}; scale {args.scale}; transformers 4.57 batch sizes "
-          f"{args.hf_batch_sizes}; MassiveText batch_size {args.batch_size}")
+    print(
+        f"torch threads per side: {args.threads}; scale {args.scale}; transformers 4.57 batch sizes "
+        f"{args.hf_batch_sizes}; MassiveText batch_size {args.batch_size}"
+    )
     with tempfile.TemporaryDirectory() as root:
         dirs = build(Path(root), sents)
         rows = []
@@ -208,12 +252,16 @@ def main() -> None:
             ours = run_side(sys.executable, "mt", task, model, inputs, kwargs, args.batch_size, args.threads, mt_env)
             print(f"  {name}: MassiveText: {ours['seconds']:.1f}s", flush=True)
             rows.append((name, len(inputs), hf, best_bs, ours, agree(name, ours["outputs"], hf["outputs"])))
-    print(f"\n{'task':12} {'items':>6} {'hf 4.57 items/s':>16} {'(bs)':>5} {'mt items/s':>11} {'ratio':>6} "
-          f"{'hf peak MB':>11} {'mt peak MB':>11}  outputs")
+    print(
+        f"\n{'task':12} {'items':>6} {'hf 4.57 items/s':>16} {'(bs)':>5} {'mt items/s':>11} {'ratio':>6} "
+        f"{'hf peak MB':>11} {'mt peak MB':>11}  outputs"
+    )
     for name, count, hf, bs, ours, same in rows:
         a, b = count / hf["seconds"], count / ours["seconds"]
-        print(f"{name:12} {count:6d} {a:16.1f} {bs:5d} {b:11.1f} {b / a:5.2f}x {hf['peak_rss_mb']:11.0f} "
-              f"{ours['peak_rss_mb']:11.0f}  {same}")
+        print(
+            f"{name:12} {count:6d} {a:16.1f} {bs:5d} {b:11.1f} {b / a:5.2f}x {hf['peak_rss_mb']:11.0f} "
+            f"{ours['peak_rss_mb']:11.0f}  {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-pytest.importorskip("transformers")
-import transformers  # noqa: E402
+try:
+    import transformers
+except ImportError:  # the reference is in the test extra; CI (MASSIVETEXT_REQUIRE_PEERS=1) must not skip quietly
+    if os.environ.get("MASSIVETEXT_REQUIRE_PEERS") == "1":
+        raise
+    pytest.skip("transformers (the reference) is not installed", allow_module_level=True)
 from pipeline_helpers import (  # noqa: E402
     LABELS_NER,
     _peaked,

@@ -15,6 +15,7 @@ transformers-v4 result. The base does the rest, the same way for every task:
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -27,7 +28,7 @@ import torch
 from massivetext.errors import BadInputError, ConfigError, MassiveTextError
 
 # tokens per padded batch (rows x longest row); batch_size caps the rows
-DEFAULT_TOKEN_BUDGET = 16384
+DEFAULT_TOKEN_BUDGET = 8192
 # how many inputs are read ahead, tokenized together and sorted by length
 WINDOW_BATCHES = 16
 
@@ -178,16 +179,12 @@ class Pipeline:
         """(one item?, stream the results?, the items)."""
         if self.is_single(inputs):
             return True, False, [inputs]
-        try:
-            import datasets
-
-            if isinstance(inputs, datasets.Dataset):
-                column = self.dataset_field
-                if column is not None and column in inputs.column_names:
-                    return False, True, (row[column] for row in inputs)
-                return False, True, iter(inputs)
-        except ImportError:  # datasets is optional for pipelines
-            pass
+        datasets = sys.modules.get("datasets")  # a Dataset input means it is imported; never pay its import here
+        if datasets is not None and isinstance(inputs, datasets.Dataset):
+            column = self.dataset_field
+            if column is not None and column in inputs.column_names:
+                return False, True, (row[column] for row in inputs)
+            return False, True, iter(inputs)
         if isinstance(inputs, (list, tuple)):
             return False, False, list(inputs)
         if isinstance(inputs, Iterator) or hasattr(inputs, "__iter__") and not isinstance(inputs, (dict, bytes)):
