@@ -141,7 +141,8 @@ class Pipeline:
     # ---- calling ----------------------------------------------------------------------------------------
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
         inputs, kwargs = self.parse_call(inputs, args, kwargs)
-        params = self.sanitize(**kwargs)
+        with self._tok_lock:  # sanitize may tokenize (fill-mask targets)
+            params = self.sanitize(**kwargs)
         single, stream, items = self.split_inputs(inputs)
         results = self.run(items, params)
         if single:
@@ -152,7 +153,8 @@ class Pipeline:
 
     def iter_results(self, items: list[Any], **kwargs: Any) -> Iterator[Any]:
         """For each item, what ``self(item, **kwargs)`` returns, computed in batches (``massivetext run``)."""
-        params = self.sanitize(**dict(kwargs))
+        with self._tok_lock:
+            params = self.sanitize(**dict(kwargs))
         for item, result in zip(items, self.run(items, params)):
             yield self.as_single(item, result, params, kwargs)
 
