@@ -215,7 +215,8 @@ class Pipeline:
         flat = [(i, f) for i, feats in enumerate(feats_per_item) for f in feats]
         outputs: list[Any] = [None] * len(flat)
         order = sorted(range(len(flat)), key=lambda k: len(flat[k][1].input_ids))
-        for batch_idx in self.cut_batches([len(flat[k][1].input_ids) for k in order]):
+        rows = self.max_rows(params)
+        for batch_idx in self.cut_batches([len(flat[k][1].input_ids) for k in order], rows):
             ids = [order[k] for k in batch_idx]
             feats = [flat[k][1] for k in ids]
             with torch.inference_mode():
@@ -229,14 +230,19 @@ class Pipeline:
             pos += n
         return results
 
-    def cut_batches(self, lengths: list[int]) -> Iterator[list[int]]:
-        """Consecutive runs of the length-sorted features: at most batch_size rows and token_budget tokens."""
+    def max_rows(self, params: dict[str, Any]) -> int:
+        """Rows per forward pass (generation counts beams and returned sequences as rows)."""
+        return self.batch_size
+
+    def cut_batches(self, lengths: list[int], max_rows: int | None = None) -> Iterator[list[int]]:
+        """Consecutive runs of the length-sorted features: at most max_rows rows and token_budget tokens."""
+        max_rows = max_rows or self.batch_size
         start = 0
         while start < len(lengths):
             end = start + 1
             while (
                 end < len(lengths)
-                and end - start < self.batch_size
+                and end - start < max_rows
                 and lengths[end] * (end + 1 - start) <= max(self.token_budget, lengths[end])
             ):
                 end += 1
