@@ -51,6 +51,18 @@ class BatchedGPT:
         self.device = model.transformer.wte.weight.device
         self.cache = StaticKVCache(c.n_layer, slots, c.n_head, max_len, self.head_dim, dtype, self.device)
         self._arange = torch.arange(max_len, device=self.device)
+        # when every running row sits at one position (one request alone, or requests that started together), the
+        # model's own one-token step (``_gen_step``, the path ``generate`` takes) runs on a view of the first rows
+        self._gen_state = model._gen_start(torch.zeros((1, 1), dtype=torch.long, device=self.device), None, 1, 1)
+        self._views: dict[int, StaticKVCache] = {}
+
+    def _rows_view(self, B: int) -> StaticKVCache:
+        view = self._views.get(B)
+        if view is None:
+            view = StaticKVCache.__new__(StaticKVCache)
+            view._set(self.cache.kv[:, :B])
+            self._views[B] = view
+        return view
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         logits = self.model.lm_head(h)
@@ -82,6 +94,10 @@ class BatchedGPT:
         which its next prefill overwrites."""
         t = self.model.transformer
         B = tokens.shape[0]
+        if B == 1 or bool((positions == positions[0]).all()):
+            start = int(positions[0])
+            state = {**self._gen_state, "cache": self._rows_view(B)}
+            return self.model._gen_step(tokens[:, None], state, start, None, None)
         H, D = self.heads, self.head_dim
         C = H * D
         x = t.wte(tokens)
