@@ -9,9 +9,9 @@ from _dedup_data import planted_corpus, write_shards
 
 from massivetext.curate.dedup.exact import ExactDeduplicator
 from massivetext.curate.dedup.minhash import MinHashDeduplicator
-from massivetext.curate.executors.local import LocalExecutor
 from massivetext.curate.io import read_output
 from massivetext.curate.pipeline import Pipeline
+from massivetext.executors.local import LocalExecutor
 
 TASK_BYTES = 60_000  # several tasks from a small corpus
 

@@ -11,7 +11,7 @@ from _curate_data import BAD_LINES, make_corpus, output_bytes, write_jsonl
 from massivetext.cli.main import main
 from massivetext.curate import GopherQualityFilter, GopherRepetitionFilter, PIIRedactor, Pipeline
 from massivetext.curate.io import read_output
-from massivetext.curate.pipeline import STEP_TYPES, load_recipe
+from massivetext.curate.recipes import STEP_TYPES, load_recipe
 from massivetext.errors import BadInputError, ConfigError
 
 
@@ -102,6 +102,19 @@ def test_bad_input_counted_with_file_and_line(run1, corpus):
     assert all(e["file"] == corpus[0] for e in errors)
     assert "invalid JSON" in errors[0]["reason"] and "UTF-8" in errors[4]["reason"]
     assert stats.bad_records == 5 and sum(stats.bad_reasons.values()) == 5
+    # grouped by kind: places become N, names (UTF-8) stay, and so does the report's wording
+    assert stats.bad_reasons["invalid UTF-8 at byte N"] == 1, stats.bad_reasons
+    assert "invalid UTF-8 at byte N" in open(os.path.join(out, "report.html"), encoding="utf-8").read()
+
+
+def test_bad_reason_kinds_keep_names():
+    from massivetext.curate.stats import bad_reason_kind
+
+    assert bad_reason_kind("invalid UTF-8 at byte 1234") == "invalid UTF-8 at byte N"
+    assert bad_reason_kind("CSV row has 3 fields, header has 2") == "CSV row has N fields, header has N"
+    assert bad_reason_kind("invalid JSON: Expecting value (column 7)") == "invalid JSON"
+    assert bad_reason_kind("missing field 'text 2'") == "missing field 'text 2'"
+    assert bad_reason_kind("field 'body' is int, expected a string") == "field 'body' is int, expected a string"
 
 
 def test_strict_stops_at_first_bad_record(corpus, tmp_path, capsys):
@@ -173,9 +186,9 @@ def test_recipes():
     assert names == ["GopherQualityFilter", "GopherRepetitionFilter", "PIIRedactor"]
     import yaml
 
-    from massivetext.curate.pipeline import recipe_path
+    from massivetext.curate.recipes import recipe_path
 
-    spec = yaml.safe_load(open(recipe_path("massivetext")))
+    spec = yaml.safe_load(recipe_path("massivetext").read_text(encoding="utf-8"))
     types = [s["type"] for s in spec["steps"]]
     assert types == [
         "GopherQualityFilter",

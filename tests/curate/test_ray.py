@@ -10,7 +10,7 @@ import operator
 import pytest
 from _dedup_data import planted_corpus, write_shards
 
-from massivetext.curate.decontaminate import Decontaminator
+from massivetext.curate.dedup.decontaminate import Decontaminator
 from massivetext.curate.dedup.exact import ExactDeduplicator
 from massivetext.curate.dedup.minhash import MinHashDeduplicator
 from massivetext.curate.pipeline import Pipeline
@@ -27,7 +27,7 @@ def ray_instance():
 
 
 def test_map_keeps_order_and_raises_task_errors(ray_instance):
-    from massivetext.curate.executors.ray import RayExecutor
+    from massivetext.executors.ray import RayExecutor
 
     ex = RayExecutor(progress=False)
     assert ex.map(functools.partial(operator.mul, 3), list(range(20))) == [3 * i for i in range(20)]

@@ -31,3 +31,12 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "empty.jsonl").write_text("")
     assert main(["tokenize", "train", str(tmp_path / "empty.jsonl"), "-o", str(tmp_path / "t")]) == 2
     assert "empty corpus" in capsys.readouterr().err
+
+
+def test_train_on_a_missing_file_is_one_line_exit_2(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "docs.jsonl", [{"id": i, "text": t} for i, t in enumerate(corpus(50))])
+    for inputs in ([str(tmp_path / "nonexist.jsonl")], [data, str(tmp_path / "typo.jsonl")]):
+        assert main(["tokenize", "train", *inputs, "-o", str(tmp_path / "tok"), "--vocab-size", "300"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and inputs[-1] in err
+        assert not (tmp_path / "tok").exists()

@@ -41,7 +41,7 @@ def test_trains_from_files_records_and_datasets(tmp_path):
     plain = write_jsonl(tmp_path / "a.jsonl", docs[:50])
     with gzip.open(tmp_path / "b.jsonl.gz", "wt", encoding="utf-8") as f:
         f.writelines(json.dumps(d) + "\n" for d in docs[50:])
-    from_files = mt.train_tokenizer([plain, str(tmp_path / "b.jsonl.gz")], vocab_size=350, text_field="body")
+    from_files = mt.train_tokenizer(files=[plain, str(tmp_path / "b.jsonl.gz")], vocab_size=350, text_field="body")
     from_records = mt.train_tokenizer(iter(docs), vocab_size=350, text_field="body")
     import datasets
 

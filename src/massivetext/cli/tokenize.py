@@ -48,7 +48,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     tok = train_tokenizer(
-        args.inputs,
+        files=args.inputs,  # paths only: one that does not exist is an error, never a text
         kind=args.kind,
         vocab_size=args.vocab_size,
         special_tokens=args.special_tokens,

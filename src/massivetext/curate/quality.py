@@ -30,8 +30,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from massivetext.curate.pipeline import Filter
-from massivetext.curate.text_units import PUNCTUATION, lines
+from massivetext.curate.step import Filter
+from massivetext.curate.text_units import PUNCTUATION, count_words, lines
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
@@ -61,6 +61,15 @@ class GopherQualityFilter(Filter):
         self._bullets = tuple(self.bullets)
 
     def check(self, text: str) -> tuple[bool, str | None]:
+        # A text of L characters has at most (L + 1) // 2 words. Longer than that for max_words, the word counts
+        # come first from a scan that builds no word list (a 30 MB record would need ~0.6 GB for two of them), so
+        # a huge record is dropped as too_many_words before anything splits or copies it.
+        if self.max_words is not None and (len(text) + 1) // 2 > self.max_words:
+            n_words, n = count_words(text)
+            if self.min_words is not None and (n_words < self.min_words or n < self.min_words):
+                return False, "too_few_words"
+            if n > self.max_words:
+                return False, "too_many_words"
         words = text.split()
         if self.min_words is not None and len(words) < self.min_words:  # fewer words, fewer non-symbol words
             return False, "too_few_words"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -58,6 +59,18 @@ class StepStats:
         for reason, exs in other.examples.items():
             room = EXAMPLES_PER_REASON - len(self.examples.setdefault(reason, []))
             self.examples[reason].extend(exs[: max(room, 0)])
+
+
+_QUOTED = re.compile(r"""('[^']*'|"[^"]*")""")
+_NUMBER = re.compile(r"(?<![\w.-])\d+(?![\w.-])")  # a number on its own: "byte 12", never the 8 of "UTF-8"
+
+
+def bad_reason_kind(reason: str) -> str:
+    """The kind of a bad record, for grouping: its reason up to the first ":" or "(", numbers (places, counts)
+    made ``N``; names stay as they are (``UTF-8``, a quoted field name such as ``'text2'``)."""
+    head = re.split(r"[:(]", reason, maxsplit=1)[0].strip()
+    parts = _QUOTED.split(head)  # odd indices are quoted names: left alone
+    return "".join(p if i % 2 else _NUMBER.sub("N", p) for i, p in enumerate(parts))
 
 
 @dataclass

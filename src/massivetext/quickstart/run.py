@@ -109,7 +109,7 @@ def quickstart(config: QuickstartConfig | None = None, **overrides: Any) -> dict
     tokenized = stages.done("tokenize")
     if tokenized is None:
         t0 = time.perf_counter()
-        tok = mt.train_tokenizer(curated_files, kind="bpe", vocab_size=cfg.vocab_size)
+        tok = mt.train_tokenizer(files=curated_files, kind="bpe", vocab_size=cfg.vocab_size)
         tok.save_pretrained(p["tokenizer"])
         index = mt.encode_corpus(p["tokenizer"], curated_files, p["shards"], val_fraction=cfg.val_fraction,
                                  processes=workers)  # fmt: skip

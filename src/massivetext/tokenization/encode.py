@@ -19,9 +19,8 @@ import json
 import os
 import re
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,8 @@ from massivetext.data.readers import (
     split_byte_ranges,
 )
 from massivetext.errors import BadInputError, ConfigError
+from massivetext.executors import get_executor
+from massivetext.executors.local import LocalExecutor
 from massivetext.tokenization.shard_format import TokenShardWriter, dtype_for_vocab
 from massivetext.tokenization.sources import clean_text
 
@@ -243,11 +244,14 @@ def encode_corpus(
     batch_chars: int = 2 << 20,
     strict: bool = False,
     progress: bool = True,
+    executor: Any = None,
 ) -> dict[str, Any]:
     """Encode documents to token shards under ``output`` and return the ``index.json`` it writes.
 
     ``tokenizer`` is a ``FastTokenizer`` or a tokenizer directory; it is saved into ``output`` (the trainer reads it
     from there) and its ``tokenizer.json`` hash goes into the index. ``processes`` defaults to the CPU count.
+    ``executor``: None/"local" (a ``LocalExecutor`` of ``processes`` workers), "ray", or an executor object; tasks
+    write their shards under ``output``, so Ray workers must see it (module doc of ``massivetext.executors.ray``).
     """
     from massivetext.tokenization.tokenizer import AutoTokenizer, FastTokenizer
 
@@ -286,21 +290,21 @@ def encode_corpus(
     for stale in out.glob("*/*.tmp-*"):  # leftovers of a killed run
         stale.unlink(missing_ok=True)
     n_proc = max(1, min(len(pending), processes or os.cpu_count() or 1))
-    bar = _progress(len(tasks), len(tasks) - len(pending), progress)
-    if n_proc == 1:
-        for task in pending:
-            markers[task.key] = run_task(task)
-            bar.update(1)
-    else:
+    if executor is None or executor == "local":
+        # each worker gets an equal share of the cores for the Rust thread pool
         threads = max(1, (os.cpu_count() or 1) // n_proc)
-        with ProcessPoolExecutor(n_proc, mp_context=get_context("spawn"), initializer=_set_threads,
-                                 initargs=(threads,)) as pool:  # fmt: skip
-            for task in pending:
-                task.overlap = False
-            for marker in pool.map(run_task, pending):
-                markers[marker["key"]] = marker
-                bar.update(1)
-    bar.close()
+        ex: Any = LocalExecutor(n_proc, progress=progress, initializer=_set_threads, initargs=(threads,))
+        in_process = n_proc == 1 or len(pending) == 1  # LocalExecutor runs these in this process
+    else:
+        ex, in_process = get_executor(executor, n_proc), False
+    for task in pending:
+        task.overlap = in_process  # a helper thread only where no other worker keeps the cores busy
+    try:
+        for marker in ex.map(run_task, pending, desc="encode"):
+            markers[marker["key"]] = marker
+    finally:
+        if isinstance(ex, LocalExecutor):
+            ex.close()
     index = _build_index(out, tok, [markers[t.key] for t in tasks], settings, val_fraction, dtype)
     if index["splits"]["train"]["documents"] + index["splits"]["val"]["documents"] == 0:
         raise BadInputError(f"empty corpus: no documents with a {text_field!r} field in {len(files)} input file(s)")
@@ -348,12 +352,6 @@ def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: d
     }
     _write_json_atomic(out / "index.json", index)
     return index
-
-
-def _progress(total: int, done: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=done, unit="shard", desc="encode", disable=not enabled)
 
 
 __all__ = ["EncodeTask", "encode_corpus", "run_task", "sha256_file"]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from massivetext.data.readers import LoadReport, iter_records, resolve_files
-from massivetext.errors import BadInputError
+from massivetext.errors import BadInputError, ConfigError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -24,37 +24,58 @@ def clean_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-def _is_paths(source: Any) -> bool:
-    if isinstance(source, (str, os.PathLike)):
-        return True
-    return isinstance(source, (list, tuple)) and bool(source) and all(isinstance(s, (str, os.PathLike)) for s in source)
+def _looks_like_existing_path(text: str) -> bool:
+    # only short one-line strings can be paths; a long text is never stat()ed
+    return len(text) < 4096 and "\n" not in text and "\x00" not in text and os.path.isfile(text)
 
 
 def iter_texts(
-    source: Any,
+    source: Any = None,
     text_field: str = "text",
     report: LoadReport | None = None,
     strict: bool = False,
+    *,
+    files: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
 ) -> Iterator[str]:
-    """Texts from a path/glob/directory (or a list of them), a ``datasets`` dataset, or an iterable of str/dicts.
+    """Texts from ``files`` (paths, directories or glob patterns: every one must exist, else ``MissingFileError``
+    names it) or from ``source``: a path (one ``str`` or ``os.PathLike``, or a list of ``os.PathLike``), a
+    ``datasets`` dataset, or an iterable of texts (str) or records (dicts).
 
-    A plain ``str`` is a path; to train on literal strings pass a list of strings that are not existing files.
+    Files and texts are never guessed from each other: a list of ``str`` is texts. So that a list of file names
+    is never trained on as if it were text, such a list that names an existing file is refused with a message
+    that says to pass ``files=``.
     """
-    if isinstance(source, (list, tuple)) and source and all(isinstance(s, str) for s in source):
-        if not all(os.path.exists(s) or any(c in s for c in "*?[") for s in source):
-            yield from (clean_text(s) for s in source)  # literal texts
-            return
-    if _is_paths(source):
-        for path in resolve_files(source):
-            for _, rec in iter_records(path, report=report, strict=strict, text_field=text_field):
-                yield clean_text(rec[text_field])
-        return
+    if (source is None) == (files is None):
+        raise ConfigError("give either texts (or a dataset) or files=, not both" if files is not None
+                          else "nothing to read: give texts, a dataset or files=")  # fmt: skip
+    # checks run here, before the first text is asked for (this is not a generator): a missing file is an error
+    # at the call, not somewhere inside a trainer's loop
+    if files is not None:
+        return _file_texts(resolve_files(files), text_field, report, strict)
+    if isinstance(source, (str, os.PathLike)) or (
+        isinstance(source, (list, tuple)) and source and all(isinstance(s, os.PathLike) for s in source)
+    ):
+        return _file_texts(resolve_files(source), text_field, report, strict)
+    if isinstance(source, (list, tuple)):
+        for text in source:
+            if isinstance(text, str) and _looks_like_existing_path(text):
+                raise ConfigError(
+                    f"{text!r} is an existing file, but a list of str is read as literal texts: "
+                    "pass files=[...] to read files"
+                )
     if hasattr(source, "column_names") and hasattr(source, "iter"):  # datasets.Dataset / IterableDataset
         if text_field not in (source.column_names or [text_field]):
             raise BadInputError(f"the dataset has no {text_field!r} column (columns: {source.column_names})")
-        for batch in source.iter(batch_size=1000):
-            yield from (clean_text(t) for t in batch[text_field])
-        return
+        return _dataset_texts(source, text_field)
+    return _iterable_texts(source, text_field)
+
+
+def _dataset_texts(dataset: Any, text_field: str) -> Iterator[str]:
+    for batch in dataset.iter(batch_size=1000):
+        yield from (clean_text(t) for t in batch[text_field])
+
+
+def _iterable_texts(source: Iterable[Any], text_field: str) -> Iterator[str]:
     for item in source:
         if isinstance(item, str):
             yield clean_text(item)
@@ -64,6 +85,12 @@ def iter_texts(
             yield clean_text(item[text_field])
         else:
             raise BadInputError(f"expected texts (str) or records (dict), got {type(item).__name__}")
+
+
+def _file_texts(paths: list[str], text_field: str, report: LoadReport | None, strict: bool) -> Iterator[str]:
+    for path in paths:
+        for _, rec in iter_records(path, report=report, strict=strict, text_field=text_field):
+            yield clean_text(rec[text_field])
 
 
 def batched(texts: Iterable[str], max_chars: int = 1 << 20, max_items: int = 1000) -> Iterator[list[str]]:

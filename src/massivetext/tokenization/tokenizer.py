@@ -4,13 +4,17 @@
 padding=..., truncation=..., max_length=..., return_tensors="pt")``, ``decode``, ``pad``, special tokens, left or
 right padding, text pairs) and reads and writes the same files (``tokenizer.json``, ``tokenizer_config.json``,
 ``special_tokens_map.json``), so a directory written by either library loads in the other with identical ids.
-Padding and truncation are done by the Rust backend, configured per call exactly as transformers configures it.
+
+Thread-safe: a call never changes the shared backend. A call that pads or truncates encodes with a private copy of the
+backend configured once for that setting and never changed afterwards, so a server can call one tokenizer from many
+threads with different settings.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,21 +22,26 @@ from typing import Any
 import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
-from massivetext.errors import ConfigError, MissingFileError
+from massivetext.errors import ConfigError
+from massivetext.tokenization import chat_template as chat
 from massivetext.tokenization.batch_encoding import BatchEncoding, to_tensor
+from massivetext.tokenization.encode_options import (
+    VERY_LARGE_INTEGER,
+    EncodeOptions,
+    Plan,
+    padded_length,
+    padding_strategy,
+    resolve,
+)
 
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-VERY_LARGE_INTEGER = int(1e30)
-_PADDED_KEYS = (
-    "input_ids",
-    "attention_mask",
-    "token_type_ids",
-    "special_tokens_mask",
-)  # transformers' "no limit" model_max_length
+# the keys pad() fills (with the pad id, 0, the pad type id and 1) and that must make rectangular tensors
+_PADDED_KEYS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
+_MAX_CONFIGURED_COPIES = 16  # backends kept per tokenizer, one per padding and truncation setting in use
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 # When a bare tokenizer.json comes without a config, these well-known tokens name their roles.
-_KNOWN_ROLES: dict[str, tuple[str, ...]] = {
+KNOWN_ROLES: dict[str, tuple[str, ...]] = {
     "<|endoftext|>": ("bos_token", "eos_token", "unk_token"),
     "[CLS]": ("cls_token",),
     "[SEP]": ("sep_token",),
@@ -81,12 +90,15 @@ class FastTokenizer:
         clean_up_tokenization_spaces: bool = False,
         additional_special_tokens: Sequence[str] = (),
         name_or_path: str = "",
+        chat_template: str | dict[str, str] | None = None,
         **special_tokens: str | None,
     ):
         unknown = set(special_tokens) - set(SPECIAL_TOKEN_KEYS)
         if unknown:
             raise ConfigError(f"unknown tokenizer options: {sorted(unknown)}")
         self._tokenizer = tokenizer
+        self._copies_lock = threading.Lock()
+        self._configured_copies: dict[tuple[Any, ...], Tokenizer] = {}
         self.model_max_length = int(model_max_length) if model_max_length else VERY_LARGE_INTEGER
         self.padding_side = padding_side
         self.truncation_side = truncation_side
@@ -95,6 +107,7 @@ class FastTokenizer:
         self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
         self.additional_special_tokens = list(additional_special_tokens)
         self.name_or_path = name_or_path
+        self.chat_template = chat_template  # a Jinja template, or {name: template}; see tokenization/chat_template.py
         for key in SPECIAL_TOKEN_KEYS:
             setattr(self, key, _token_content(special_tokens.get(key)))
         # make sure every declared special token is one the backend knows and never splits
@@ -106,6 +119,9 @@ class FastTokenizer:
     # ------------------------------------------------------------------ vocabulary and special tokens
     @property
     def backend_tokenizer(self) -> Tokenizer:
+        """The ``tokenizers.Tokenizer`` itself. Whoever takes it may change it (as transformers users do), so the
+        private configured copies made from it are dropped and made again from the changed one when needed."""
+        self._backend_changed()
         return self._tokenizer
 
     @property
@@ -178,6 +194,7 @@ class FastTokenizer:
     def add_tokens(self, tokens: str | Sequence[str], special_tokens: bool = False) -> int:
         tokens = [tokens] if isinstance(tokens, str) else list(tokens)
         added = [AddedToken(t, special=special_tokens, normalized=not special_tokens) for t in tokens]
+        self._backend_changed()
         return self._tokenizer.add_special_tokens(added) if special_tokens else self._tokenizer.add_tokens(added)
 
     def add_special_tokens(self, special_tokens_dict: dict[str, Any]) -> int:
@@ -194,55 +211,10 @@ class FastTokenizer:
             else:
                 raise ConfigError(f"unknown special token role {key!r}; expected one of {SPECIAL_TOKEN_KEYS}")
         unseen = [t for t in dict.fromkeys(new) if self._tokenizer.token_to_id(t) is None]
+        self._backend_changed()
         return self._tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in unseen])
 
     # ------------------------------------------------------------------ encoding
-    def _resolve(self, padding: Any, truncation: Any, max_length: int | None) -> tuple[str | None, str | None, Any]:
-        """transformers' rules for turning padding/truncation/max_length into strategies."""
-        if padding is True:
-            padding = "longest"
-        elif padding is False or padding is None or padding == "do_not_pad":
-            padding = None
-        if truncation is None and max_length is not None and padding is None:
-            truncation = True  # transformers' legacy default: a max_length alone truncates
-        if truncation is True:
-            truncation = "longest_first"
-        elif truncation is False or truncation is None or truncation == "do_not_truncate":
-            truncation = None
-        if max_length is None and (truncation or padding == "max_length"):
-            if self.model_max_length >= VERY_LARGE_INTEGER:
-                truncation = None  # no known limit: nothing to truncate to
-                padding = "longest" if padding == "max_length" else padding
-            else:
-                max_length = self.model_max_length
-        if padding not in (None, "longest", "max_length"):
-            raise ConfigError(f"padding must be True/False/'longest'/'max_length', not {padding!r}")
-        if truncation not in (None, "longest_first", "only_first", "only_second"):
-            raise ConfigError("truncation must be True/False/'longest_first'/'only_first'/'only_second'")
-        return padding, truncation, max_length
-
-    def _configure(self, padding, truncation, max_length, stride, pad_to_multiple_of, padding_side) -> None:
-        backend = self._tokenizer
-        if truncation is None:
-            backend.no_truncation()
-        else:
-            backend.enable_truncation(max_length, stride=stride, strategy=truncation, direction=self.truncation_side)
-        if padding is None:
-            backend.no_padding()
-        else:
-            if self.pad_token is None or self.pad_token_id is None:
-                raise ConfigError(
-                    "this tokenizer has no pad token; set one (tok.pad_token = tok.eos_token) before padding"
-                )
-            backend.enable_padding(
-                length=max_length if padding == "max_length" else None,
-                direction=padding_side or self.padding_side,
-                pad_id=self.pad_token_id,
-                pad_type_id=self.pad_token_type_id,
-                pad_token=self.pad_token,
-                pad_to_multiple_of=pad_to_multiple_of,
-            )
-
     def __call__(
         self,
         text: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
@@ -269,92 +241,142 @@ class FastTokenizer:
         unused.pop("verbose", None)
         if unused:
             raise ConfigError(f"unknown tokenizer call options: {sorted(unused)}")
-        options = {k: v for k, v in locals().items() if k not in ("self", "text", "text_pair", "text_target", "unused")}
+        options = EncodeOptions(
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            stride=stride,
+            is_split_into_words=is_split_into_words,
+            pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side,
+            return_tensors=return_tensors,
+            return_token_type_ids=return_token_type_ids,
+            return_attention_mask=return_attention_mask,
+            return_overflowing_tokens=return_overflowing_tokens,
+            return_special_tokens_mask=return_special_tokens_mask,
+            return_offsets_mapping=return_offsets_mapping,
+            return_length=return_length,
+        )
         if text_target is not None:  # seq2seq targets: their ids become "labels" (transformers' convention)
-            targets = self._call_one(text_target, None, **options)
+            targets = self._call_one(text_target, None, options)
             if text is None:
                 return targets
-            inputs = self._call_one(text, text_pair, **options)
+            inputs = self._call_one(text, text_pair, options)
             inputs["labels"] = targets["input_ids"]
             return inputs
         if text is None:
             raise ConfigError("give the text to tokenize")
-        return self._call_one(text, text_pair, **options)
+        return self._call_one(text, text_pair, options)
 
-    def _call_one(
-        self,
-        text: Any,
-        text_pair: Any,
-        add_special_tokens: bool,
-        padding: bool | str,
-        truncation: bool | str | None,
-        max_length: int | None,
-        stride: int,
-        is_split_into_words: bool,
-        pad_to_multiple_of: int | None,
-        padding_side: str | None,
-        return_tensors: str | None,
-        return_token_type_ids: bool | None,
-        return_attention_mask: bool | None,
-        return_overflowing_tokens: bool,
-        return_special_tokens_mask: bool,
-        return_offsets_mapping: bool,
-        return_length: bool,
-    ) -> BatchEncoding:
-        single = isinstance(text, str) or (is_split_into_words and text and isinstance(text[0], str))
+    def _call_one(self, text: Any, text_pair: Any, options: EncodeOptions) -> BatchEncoding:
+        single = isinstance(text, str) or (options.is_split_into_words and text and isinstance(text[0], str))
         texts = [text] if single else list(text)
         pairs = None if text_pair is None else ([text_pair] if single else list(text_pair))
         if pairs is not None and len(pairs) != len(texts):
             raise ConfigError(f"got {len(texts)} texts but {len(pairs)} text pairs")
-        pad, trunc, max_length = self._resolve(padding, truncation, max_length)
-        self._configure(pad, trunc, max_length, stride, pad_to_multiple_of, padding_side)
+        plan = resolve(options, self.model_max_length)
+        backend = self._configured_backend(plan, options)
         batch = texts if pairs is None else list(zip(texts, pairs))
-        encodings = self._encode(batch, add_special_tokens, is_split_into_words)
+        encodings = self._encode(backend, batch, options.add_special_tokens, options.is_split_into_words)
+        return self._batch_encoding(encodings, single, options)
+
+    def _batch_encoding(self, encodings: list[Any], single: bool, options: EncodeOptions) -> BatchEncoding:
         # overflowing windows (truncation with stride) become extra rows, as in transformers
         rows, sample_map = [], []
         for i, enc in enumerate(encodings):
-            for part in [enc] + (list(enc.overflowing) if return_overflowing_tokens else []):
+            for part in [enc] + (list(enc.overflowing) if options.return_overflowing_tokens else []):
                 rows.append(part)
                 sample_map.append(i)
         data: dict[str, Any] = {"input_ids": [e.ids for e in rows]}
-        want_types = return_token_type_ids
+        want_types = options.return_token_type_ids
         if want_types is None:
             want_types = "token_type_ids" in self.model_input_names  # as transformers decides
         if want_types:
             data["token_type_ids"] = [e.type_ids for e in rows]
-        if return_attention_mask is None:
-            return_attention_mask = "attention_mask" in self.model_input_names
-        if return_attention_mask:
+        want_mask = options.return_attention_mask
+        if want_mask is None:
+            want_mask = "attention_mask" in self.model_input_names
+        if want_mask:
             data["attention_mask"] = [e.attention_mask for e in rows]
-        if return_special_tokens_mask:
+        if options.return_special_tokens_mask:
             data["special_tokens_mask"] = [e.special_tokens_mask for e in rows]
-        if return_offsets_mapping:
+        if options.return_offsets_mapping:
             data["offset_mapping"] = [e.offsets for e in rows]
-        if return_length:
+        if options.return_length:
             data["length"] = [len(e.ids) for e in rows]
-        if return_overflowing_tokens:
+        if options.return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = sample_map
-        if single and return_tensors is None and not return_overflowing_tokens:
+        if single and options.return_tensors is None and not options.return_overflowing_tokens:
             data = {k: v[0] for k, v in data.items()}
-        return BatchEncoding(data, encodings=rows, tensor_type=return_tensors)
+        return BatchEncoding(data, encodings=rows, tensor_type=options.return_tensors)
 
-    def _encode(self, batch: list[Any], add_special_tokens: bool, pretokenized: bool) -> list[Any]:
+    def _require_pad_token(self) -> None:
+        if self.pad_token is None or self.pad_token_id is None:
+            raise ConfigError("this tokenizer has no pad token; set one (tok.pad_token = tok.eos_token) before padding")
+
+    def _configured_backend(self, plan: Plan, options: EncodeOptions) -> Tokenizer:
+        """The backend to encode with: the shared, never configured one when the call neither pads nor truncates;
+        otherwise a private copy configured for exactly this padding and truncation once and never changed again,
+        so threads may share copies (encoding only reads them). The Rust side pads and truncates in parallel,
+        which is faster than padding the encodings afterwards from Python."""
+        if plan.truncation is None and plan.padding is None:
+            return self._tokenizer
+        side = options.padding_side or self.padding_side
+        pad = None
+        if plan.padding is not None:
+            self._require_pad_token()
+            length = plan.max_length if plan.padding == "max_length" else None
+            pad = (length, side, options.pad_to_multiple_of, self.pad_token_id, self.pad_token_type_id, self.pad_token)
+        trunc = None if plan.truncation is None else (plan.max_length, options.stride, plan.truncation)
+        key = (trunc, self.truncation_side if trunc else None, pad)
+        with self._copies_lock:
+            backend = self._configured_copies.pop(key, None)
+            if backend is None:
+                if len(self._configured_copies) >= _MAX_CONFIGURED_COPIES:
+                    self._configured_copies.pop(next(iter(self._configured_copies)))  # the least recently used
+                backend = Tokenizer.from_str(self._tokenizer.to_str())
+                if trunc is not None:
+                    max_length, stride, strategy = trunc
+                    backend.enable_truncation(max_length, stride=stride, strategy=strategy, direction=key[1])
+                if pad is not None:
+                    length, side, multiple, pad_id, pad_type_id, pad_token = pad
+                    backend.enable_padding(
+                        direction=side,
+                        pad_id=pad_id,
+                        pad_type_id=pad_type_id,
+                        pad_token=pad_token,
+                        length=length,
+                        pad_to_multiple_of=multiple,
+                    )
+            self._configured_copies[key] = backend  # (re)inserted last: the most recently used
+        return backend
+
+    def _backend_changed(self) -> None:
+        """Forget the configured copies: the shared backend's vocabulary or pipeline may have changed."""
+        with self._copies_lock:
+            self._configured_copies.clear()
+
+    @staticmethod
+    def _encode(backend: Tokenizer, batch: list[Any], add_special_tokens: bool, pretokenized: bool) -> list[Any]:
         try:
-            return self._tokenizer.encode_batch(
-                batch, add_special_tokens=add_special_tokens, is_pretokenized=pretokenized
-            )
+            return backend.encode_batch(batch, add_special_tokens=add_special_tokens, is_pretokenized=pretokenized)
         except TypeError:  # lone surrogates cannot cross into Rust (not UTF-8): replace them by U+FFFD
             from massivetext.tokenization.sources import clean_text
 
             def clean(x: Any) -> Any:
                 return clean_text(x) if isinstance(x, str) else type(x)(clean(y) for y in x)
 
-            return self._tokenizer.encode_batch(
+            return backend.encode_batch(
                 [clean(x) for x in batch], add_special_tokens=add_special_tokens, is_pretokenized=pretokenized
             )
         except Exception as e:  # the Rust side raises plain Exceptions for impossible truncations
             if "Truncation error" in str(e):
                 raise ConfigError(f"{e} (the other sequence of the pair is too long for max_length)") from e
+            raise
+        except BaseException as e:  # a Rust panic (e.g. a stride not below max_length) is not an Exception
+            if type(e).__name__ == "PanicException":
+                raise ConfigError(f"cannot encode with these padding/truncation settings: {e}") from e
             raise
 
     def encode(
@@ -384,8 +406,6 @@ class FastTokenizer:
 
     def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> list[list[int]]:
         """Ids of many texts at once, no padding or truncation: the fast path used to build token shards."""
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
         return [e.ids for e in self._tokenizer.encode_batch_fast(list(texts), add_special_tokens=add_special_tokens)]
 
     # ------------------------------------------------------------------ decoding
@@ -402,6 +422,78 @@ class FastTokenizer:
         if hasattr(sequences, "tolist"):
             sequences = sequences.tolist()
         return [self.decode(s, skip_special_tokens=skip_special_tokens, **kwargs) for s in sequences]
+
+    # ------------------------------------------------------------------ chat
+    def apply_chat_template(
+        self,
+        conversation: Any,
+        tools: list[dict[str, Any]] | None = None,
+        documents: list[dict[str, Any]] | None = None,
+        chat_template: str | None = None,
+        add_generation_prompt: bool = False,
+        continue_final_message: bool = False,
+        tokenize: bool = True,
+        padding: bool | str = False,
+        truncation: bool = False,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_dict: bool = True,
+        return_assistant_tokens_mask: bool = False,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Format chat messages with the tokenizer's chat template, as transformers 5 does.
+
+        ``conversation`` is a list of ``{"role", "content"}`` messages or a list of such lists (a batch).
+        ``tokenize=False`` returns the prompt string(s); otherwise the template's text is tokenized without adding
+        special tokens (the template writes them) and, with ``return_dict`` (the default, as in transformers 5), a
+        ``BatchEncoding`` comes back, else the ids. Extra keyword arguments are visible to the template; the special
+        tokens (``bos_token``, ``eos_token``, ...) are too.
+        """
+        if not tokenize:
+            return_dict = False
+        if return_assistant_tokens_mask and not (return_dict and tokenize):
+            raise ConfigError("return_assistant_tokens_mask=True needs return_dict=True and tokenize=True")
+        template = chat.select_template(self.chat_template, chat_template, tools, self.name_or_path)
+        if isinstance(conversation, (list, tuple)) and not conversation:
+            raise ConfigError("cannot apply a chat template to an empty conversation; give at least one message")
+        batched = isinstance(conversation, (list, tuple)) and (
+            isinstance(conversation[0], (list, tuple)) or hasattr(conversation[0], "messages")
+        )
+        conversations = [chat.normalize_messages(c) for c in (conversation if batched else [conversation])]
+        rendered, spans = chat.render(
+            conversations,
+            template,
+            tools=tools,
+            documents=documents,
+            add_generation_prompt=add_generation_prompt,
+            continue_final_message=continue_final_message,
+            track_generation=return_assistant_tokens_mask,
+            **{**self.special_tokens_map, **kwargs},  # the caller's variables win over the special tokens
+        )
+        if not tokenize:
+            return rendered if batched else rendered[0]
+        out = self(
+            rendered if batched else rendered[0],
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            add_special_tokens=False,
+            return_tensors=return_tensors,
+            **(tokenizer_kwargs or {}),
+        )
+        if not return_dict:
+            return out["input_ids"]
+        if return_assistant_tokens_mask:
+            masks = [_spans_mask(out.encodings[i].offsets, spans[i]) for i in range(len(rendered))]
+            out["assistant_masks"] = masks if batched or return_tensors else masks[0]
+            if return_tensors:
+                out.convert_to_tensors(return_tensors)
+        return out
+
+    def get_chat_template(self, chat_template: str | None = None, tools: list[Any] | None = None) -> str:
+        """The template ``apply_chat_template`` would use (a name picks one of several templates)."""
+        return chat.select_template(self.chat_template, chat_template, tools, self.name_or_path)
 
     # ------------------------------------------------------------------ padding already-encoded inputs
     def pad(
@@ -433,20 +525,11 @@ class FastTokenizer:
             return_attention_mask = "attention_mask" in self.model_input_names or "attention_mask" in data
         if return_attention_mask and "attention_mask" not in data:
             data["attention_mask"] = [[1] * len(row) for row in data["input_ids"]]
-        lengths = [len(row) for row in data["input_ids"]]
-        if padding is True or padding == "longest":
-            target = max(lengths, default=0)
-        elif padding == "max_length":
-            target = max_length if max_length is not None else self.model_max_length
-        elif padding is False or padding is None or padding == "do_not_pad":
-            target = None
-        else:
-            raise ConfigError(f"padding must be True/False/'longest'/'max_length', not {padding!r}")
-        if target is not None and pad_to_multiple_of and target % pad_to_multiple_of:
-            target = (target // pad_to_multiple_of + 1) * pad_to_multiple_of
-        if target is not None:
-            if self.pad_token_id is None:
-                raise ConfigError("this tokenizer has no pad token; set one (tok.pad_token = tok.eos_token)")
+        strategy = padding_strategy(padding)
+        if strategy is not None:
+            plan = Plan(strategy, None, max_length if max_length is not None else self.model_max_length)
+            target = padded_length([len(row) for row in data["input_ids"]], plan, pad_to_multiple_of)
+            self._require_pad_token()
             fill = {  # same keys as _PADDED_KEYS
                 "input_ids": self.pad_token_id,
                 "attention_mask": 0,
@@ -474,10 +557,7 @@ class FastTokenizer:
         """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json (the Hugging Face layout)."""
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
-        backend = Tokenizer.from_str(self._tokenizer.to_str())  # a copy without per-call padding/truncation
-        backend.no_padding()
-        backend.no_truncation()
-        backend.save(str(directory / "tokenizer.json"))
+        self._tokenizer.save(str(directory / "tokenizer.json"))  # never configured for padding or truncation
         config: dict[str, Any] = {
             "tokenizer_class": "PreTrainedTokenizerFast",
             "model_max_length": self.model_max_length,
@@ -487,6 +567,8 @@ class FastTokenizer:
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
             **self.special_tokens_map,
         }
+        if self.chat_template is not None:
+            config["chat_template"] = chat.config_value(self.chat_template)
         (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
         (directory / "special_tokens_map.json").write_text(
             json.dumps(self.special_tokens_map, indent=2, ensure_ascii=False) + "\n"
@@ -509,7 +591,7 @@ class FastTokenizer:
         if not any(config.get(k) for k in SPECIAL_TOKEN_KEYS):
             specials = [t.content for t in backend.get_added_tokens_decoder().values() if t.special]
             for token in specials:
-                for role in _KNOWN_ROLES.get(token, ()):
+                for role in KNOWN_ROLES.get(token, ()):
                     config.setdefault(role, token)
         extra = config.get("additional_special_tokens") or config.get("extra_special_tokens") or []
         if isinstance(extra, dict):  # transformers 5 may name extra tokens
@@ -525,6 +607,7 @@ class FastTokenizer:
             clean_up_tokenization_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
             additional_special_tokens=[_token_content(t) for t in extra],
             name_or_path=name_or_path,
+            chat_template=chat.from_config_value(config.get("chat_template")),
             **{k: _token_content(config.get(k)) for k in SPECIAL_TOKEN_KEYS},
         )
 
@@ -552,6 +635,21 @@ def _default_input_names(backend: Tokenizer, config: dict[str, Any]) -> list[str
         ):
             return ["input_ids", "token_type_ids", "attention_mask"]
     return names
+
+
+def _spans_mask(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    """1 for every token that overlaps a ``{% generation %}`` span (transformers' rule, so that a span cut by
+    truncation keeps its remaining tokens); offsets and spans are both in order, so one pass suffices."""
+    mask = [0] * len(offsets)
+    span = 0
+    for i, (start, end) in enumerate(offsets):
+        while span < len(spans) and start >= spans[span][1]:
+            span += 1
+        if span == len(spans):
+            break
+        if end > spans[span][0]:
+            mask[i] = 1
+    return mask
 
 
 def _pad_row(row: list[int], target: int, value: int, left: bool) -> list[int]:
@@ -584,6 +682,8 @@ def load_tokenizer_dir(directory: Path, **overrides: Any) -> FastTokenizer:
     from massivetext.tokenization import convert
 
     config = {**_read_json(directory / "special_tokens_map.json"), **_read_json(directory / "tokenizer_config.json")}
+    if (directory / "chat_template.jinja").is_file():  # transformers 5 writes the template to its own file
+        config["chat_template"] = (directory / "chat_template.jinja").read_text(encoding="utf-8")
     config.update(overrides)
     if (directory / "tokenizer.json").is_file():
         try:
@@ -604,7 +704,8 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, path_or_name: str | os.PathLike, **kwargs: Any) -> FastTokenizer:
-        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name.
+        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name (resolved,
+        like model names, by ``models.hub.resolve``).
 
         Keyword arguments override ``tokenizer_config.json`` (``padding_side="left"``, ``model_max_length=512``,
         ``pad_token=...``); Hub options (``revision``, ``cache_dir``, ``token``) go to ``huggingface_hub``.
@@ -622,19 +723,6 @@ class AutoTokenizer:
                 return FastTokenizer.from_backend(Tokenizer.from_file(str(path)), kwargs, name_or_path=str(path))
             backend, defaults = convert.convert_file(path)
             return FastTokenizer.from_backend(backend, {**defaults, **kwargs}, name_or_path=str(path))
-        if os.sep in str(path_or_name) and str(path_or_name).count("/") > 1 or str(path_or_name).startswith("."):
-            raise MissingFileError(f"{path_or_name}: no such tokenizer directory or file")
-        return load_tokenizer_dir(_download(str(path_or_name), hub_options), **kwargs)
+        from massivetext.models.hub import resolve as resolve_checkpoint
 
-
-def _download(repo_id: str, options: dict[str, Any]) -> Path:
-    """Fetch a tokenizer's files from the Hugging Face Hub (only when the name is not a local path)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        patterns = [*TOKENIZER_FILES, "*.model", "*.spm", "vocab.json", "vocab.txt", "merges.txt"]
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, **options))
-    except Exception as e:
-        raise MissingFileError(
-            f"{repo_id}: not a local tokenizer directory, and fetching it from the Hugging Face Hub failed ({e})"
-        ) from e
+        return load_tokenizer_dir(resolve_checkpoint(path_or_name, "tokenizer", **hub_options), **kwargs)

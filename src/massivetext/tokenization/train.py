@@ -7,6 +7,10 @@ Defaults per kind (what the field ships):
 - ``bpe``: GPT-2 style byte-level BPE, lossless on any Unicode; ``<|endoftext|>`` is bos, eos, unk and pad.
 - ``wordpiece``: BERT style, lowercased, ``[CLS] A [SEP] B [SEP]`` with token type ids.
 - ``unigram``: SentencePiece/T5 style (NFKC, ``▁`` for spaces), ``</s>`` appended, ``<pad>``/``</s>``/``<unk>``.
+
+``chat_template=True`` gives the tokenizer MassiveText's default chat template (ChatML, see
+``tokenization/chat_template.py``) and its two special tokens ``<|im_start|>`` and ``<|im_end|>``; a string sets that
+template instead (its special tokens are the caller's to add).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from massivetext.errors import BadInputError, ConfigError
+from massivetext.tokenization.chat_template import CHATML_END, CHATML_START, DEFAULT_CHAT_TEMPLATE
 from massivetext.tokenization.sources import batched, iter_texts
-from massivetext.tokenization.tokenizer import _KNOWN_ROLES, SPECIAL_TOKEN_KEYS, FastTokenizer
+from massivetext.tokenization.tokenizer import KNOWN_ROLES, SPECIAL_TOKEN_KEYS, FastTokenizer
 
 KINDS = ("bpe", "wordpiece", "unigram")
 _DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
@@ -45,7 +50,7 @@ def _roles(kind: str, special_tokens: Any) -> tuple[list[str], dict[str, str]]:
     tokens = list(dict.fromkeys(special_tokens))
     roles = {}
     for token in tokens:
-        for role in _KNOWN_ROLES.get(token, ()):
+        for role in KNOWN_ROLES.get(token, ()):
             roles.setdefault(role, token)
     if kind == "bpe" and "<|endoftext|>" in tokens:
         roles.setdefault("pad_token", "<|endoftext|>")
@@ -112,7 +117,7 @@ def _post_processor(kind: str, tok: Tokenizer, roles: dict[str, str]) -> None:
 
 
 def train_tokenizer(
-    texts_or_dataset: Any,
+    texts_or_dataset: Any = None,
     kind: str = "bpe",
     vocab_size: int = 8192,
     special_tokens: list[str] | dict[str, str] | None = None,
@@ -122,10 +127,14 @@ def train_tokenizer(
     lowercase: bool | None = None,
     model_max_length: int | None = None,
     show_progress: bool = False,
+    chat_template: bool | str | None = None,
+    files: Any = None,
 ) -> FastTokenizer:
-    """Train a tokenizer on texts: an iterable of str or records, file paths/globs (JSONL, .zst/.gz, ...), or a
-    ``datasets`` dataset. ``special_tokens`` is a list (roles inferred from the usual names: ``[CLS]``, ``</s>``,
-    ``<|endoftext|>``, ...) or a dict ``{"eos_token": "</s>", ...}``; None gives the kind's defaults (module doc).
+    """Train a tokenizer on texts (an iterable of str or records, or a ``datasets`` dataset) or on ``files=``
+    (paths, directories, globs: JSONL, .zst/.gz, ...; a missing one raises ``MissingFileError``); a list of str
+    is texts (see ``sources.iter_texts``). ``special_tokens`` is a list (roles inferred from the usual names:
+    ``[CLS]``, ``</s>``, ``<|endoftext|>``, ...) or a dict ``{"eos_token": "</s>", ...}``; None gives the kind's defaults (module doc).
+    ``chat_template``: True for the default ChatML template (adds ``<|im_start|>``/``<|im_end|>``), or a template.
 
     Raises ``BadInputError`` on an empty corpus.
     """
@@ -136,11 +145,14 @@ def train_tokenizer(
     if lowercase is None:
         lowercase = kind == "wordpiece"
     specials, roles = _roles(kind, special_tokens)
+    if chat_template is True:
+        specials += [t for t in (CHATML_START, CHATML_END) if t not in specials]
     tok, trainer = _build(kind, specials, roles, vocab_size, min_frequency, lowercase, show_progress)
+    texts = iter_texts(texts_or_dataset, text_field=text_field, files=files)  # checks the source before training
     seen = {"texts": 0, "chars": 0}
 
     def counted() -> Iterator[list[str]]:
-        for batch in batched(iter_texts(texts_or_dataset, text_field=text_field)):
+        for batch in batched(texts):
             seen["texts"] += len(batch)
             seen["chars"] += sum(map(len, batch))
             yield batch
@@ -155,4 +167,6 @@ def train_tokenizer(
     extra = [t for t in specials if t not in roles.values()]
     if extra:
         config["additional_special_tokens"] = extra
+    if chat_template:
+        config["chat_template"] = DEFAULT_CHAT_TEMPLATE if chat_template is True else chat_template
     return FastTokenizer.from_backend(tok, config)

@@ -1,4 +1,4 @@
-"""Executors run a function over a list of items (curation tasks) and return the results in order.
+"""Executors run a function over a list of items (curation, dedup, encoding tasks) and return the results in order.
 
 ``LocalExecutor`` uses a process pool on this machine; ``RayExecutor`` (``executors/ray.py``) one Ray task per item.
 Both take a picklable, module-level ``fn`` and picklable items.
@@ -23,12 +23,12 @@ def get_executor(executor: Any = None, workers: int | None = None, ray_address: 
     """``None``/"local" -> ``LocalExecutor(workers)``; "ray" -> ``RayExecutor(ray_address)``; an object with
     ``map`` is used as given."""
     if executor is None or executor == "local":
-        from massivetext.curate.executors.local import LocalExecutor
+        from massivetext.executors.local import LocalExecutor
 
         return LocalExecutor(workers=workers)
     if executor == "ray":
         try:
-            from massivetext.curate.executors.ray import RayExecutor
+            from massivetext.executors.ray import RayExecutor
         except ModuleNotFoundError as e:
             raise ConfigError(f"the ray executor is not available ({e})") from e
         return RayExecutor(address=ray_address, num_cpus=workers)

@@ -6,9 +6,11 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
+
+from massivetext.executors.orphans import worker_initializer
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -19,11 +21,20 @@ class LocalExecutor:
     threads, torch or ray. ``workers=1`` runs in this process (no pool), which is also what a debugger wants.
 
     The pool is started on the first parallel ``map`` and reused by the next ones (deduplication runs several short
-    stages; a fresh spawn pool per stage cost more than the stages), until ``close()``."""
+    stages; a fresh spawn pool per stage cost more than the stages), until ``close()``. Workers end when this
+    process dies, even by ``kill -9`` (``executors/orphans.py``). ``initializer(*initargs)`` runs once in each
+    worker, as in ``ProcessPoolExecutor``."""
 
-    def __init__(self, workers: int | None = None, progress: bool = True):
+    def __init__(
+        self,
+        workers: int | None = None,
+        progress: bool = True,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ):
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.progress = progress
+        self.initializer, self.initargs = initializer, initargs
         self._pool: ProcessPoolExecutor | None = None
 
     def close(self) -> None:
@@ -50,7 +61,12 @@ class LocalExecutor:
                 return out
             results: list = [None] * len(items)
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=worker_initializer,
+                    initargs=(os.getpid(), self.initializer, self.initargs),
+                )
             futures = {self._pool.submit(fn, item): i for i, item in enumerate(items)}
             try:
                 for fut in as_completed(futures):
