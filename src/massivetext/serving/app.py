@@ -164,11 +164,16 @@ def create_app(
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
         state.require_ready(body.model)
-        inputs = _completion_prompts(state, body.input)
-        vectors = await state.embed(inputs)
         if body.dimensions is not None:
             raise APIError(400, "dimensions cannot be changed for this model", "dimensions", "invalid_value")
-        n = sum(len(i) for i in inputs)
+        raw = body.input
+        if isinstance(raw, str) or (raw and all(isinstance(t, int) for t in raw)):
+            items: list[Any] = [raw]
+        else:
+            items = list(raw)
+        if not items:
+            raise APIError(400, "input must not be empty", "input", "invalid_value")
+        vectors, n = await state.embed(items)
         state.metrics.prompt_tokens.inc(n)
         return {
             "object": "list",
