@@ -163,10 +163,10 @@ def test_requests_are_batched_together(cls_dir, monkeypatch):
 
         monkeypatch.setattr(pipe, "iter_results", counting)
         gate = threading.Event()
-        state.engine.submit_job("hold", lambda items: [gate.wait(30)], None)  # keep the worker busy
+        state.engine.submit_job("hold", lambda items: [gate.wait(150)], None)  # keep the worker busy
         with ThreadPoolExecutor(8) as ex:
             futures = [ex.submit(c.post, "/v1/classify", json={"inputs": t}) for t in TEXTS]
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120
             while sum(len(v) for v in state.engine.jobs.values()) < len(TEXTS):
                 assert time.monotonic() < deadline
                 time.sleep(0.01)

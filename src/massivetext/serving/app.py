@@ -238,10 +238,6 @@ def _completion_prompts(state: ServerState, prompt: Any) -> list[list[int]]:
 
 
 def _sampling(state: ServerState, body: Any, max_tokens: int | None, logprobs: int | None) -> SamplingParams:
-    if body.presence_penalty or body.frequency_penalty:
-        raise APIError(
-            400, "presence_penalty and frequency_penalty are not supported", "presence_penalty", "unsupported_parameter"
-        )
     temperature = 1.0 if body.temperature is None else body.temperature
     if max_tokens is None:  # chat without a limit: up to the context
         max_tokens = 0
@@ -255,6 +251,8 @@ def _sampling(state: ServerState, body: Any, max_tokens: int | None, logprobs: i
         stop=list(body.stop or []),
         ignore_eos=body.ignore_eos,
         logprobs=logprobs,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
     )
 
 
