@@ -54,6 +54,10 @@ def make_checkpoint(path: Path, vocab: int, ctx: int) -> Path:
         vocab_size=vocab, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tok.train_from_iterator(corpus, trainer)
+    # fill the vocabulary to the model's size, so every id a random model emits decodes to text (an id the
+    # tokenizer does not know decodes to nothing, and a stream of nothing has no first token to time)
+    tok.add_tokens([f"<w{i}>" for i in range(vocab - tok.get_vocab_size())])
+    assert tok.get_vocab_size() == vocab
     tok.save(str(path / "tokenizer.json"))
     (path / "tokenizer_config.json").write_text(
         json.dumps(
@@ -241,7 +245,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="serve-bench-"))
-    model_dir = work / "gpt-4x256"
+    model_dir = work / "gpt-4x256-v2"
     if not (model_dir / "config.json").is_file():
         make_checkpoint(model_dir, vocab=8192, ctx=256)
     prompts = make_prompts(model_dir, 64, args.prompt_tokens)
