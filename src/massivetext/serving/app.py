@@ -317,16 +317,24 @@ class GenerationRun:
         out = r.push(text)
         return out + r.finish() if final else out
 
-    async def events(self) -> AsyncIterator[tuple[int, EngineOutput]]:
-        """Engine events until every prompt's request finished; a client that leaves cancels them."""
+    async def events(self, watch_disconnect: bool = False) -> AsyncIterator[tuple[int, EngineOutput]]:
+        """Engine events until every prompt's request finished; a client that leaves cancels them.
+
+        A streamed response learns of a disconnect from Starlette (which cancels this generator); a plain one polls
+        for it (``watch_disconnect``) a few times a second, also while tokens flow."""
         left = len(self.prompts)
+        checked = time.monotonic()
         try:
             while left:
                 try:
-                    i, event = await asyncio.wait_for(self.queue.get(), timeout=1.0)
+                    i, event = await asyncio.wait_for(self.queue.get(), timeout=0.25)
                 except asyncio.TimeoutError:
+                    event = None
+                if watch_disconnect and time.monotonic() - checked >= 0.25:
+                    checked = time.monotonic()
                     if await self.request.is_disconnected():
                         return
+                if event is None:
                     continue
                 if event.error is not None:
                     raise APIError(
@@ -355,7 +363,7 @@ class GenerationRun:
             out.setdefault(self._token_str(t), v)
         return out
 
-    def _lp_completion(self, lps, offset: int, texts: list[str]) -> dict[str, Any]:
+    def _lp_completion(self, lps, offset: int) -> dict[str, Any]:
         out: dict[str, Any] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
         pos = offset
         for lp in lps:
@@ -399,7 +407,7 @@ class GenerationRun:
         lps: list[list[Any]] = [[] for _ in range(total)]
         reasons: list[str | None] = [None] * total
         completion = 0
-        async for i, event in self.events():
+        async for i, event in self.events(watch_disconnect=True):
             for c in event.choices:
                 k = self._choice_index(i, c.index)
                 texts[k] += c.text
@@ -424,7 +432,7 @@ class GenerationRun:
                 prompt_text = self.state.decode(self.prompts[k // n]) if self.echo else ""
                 logprobs = None
                 if self.params.logprobs is not None:
-                    logprobs = self._lp_completion(lps[k], len(prompt_text), [])
+                    logprobs = self._lp_completion(lps[k], len(prompt_text))
                     if self.echo and self.prompt_logprobs is not None:
                         head = self._prompt_lp(k // n)
                         logprobs = {key: head[key] + logprobs[key] for key in logprobs}
@@ -492,7 +500,7 @@ class GenerationRun:
                         delta = {"content": text} if text else {}
                         out.append({"index": k, "delta": delta, "logprobs": lp, "finish_reason": reason})
                     else:
-                        lp = self._lp_completion(c.logprobs, 0, []) if c.logprobs else None
+                        lp = self._lp_completion(c.logprobs, 0) if c.logprobs else None
                         out.append({"index": k, "text": text, "logprobs": lp, "finish_reason": reason})
                 if event.finished:
                     completion += event.completion_tokens
