@@ -170,10 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="runs/sentiment", help="working directory (data, tokenizer, models, results)")
     p.add_argument("--ci", action="store_true", help="reduced budget on a planted-easy subset")
     p.add_argument("--skip-transformer", action="store_true", help="baselines only")
+    p.add_argument("--skip-baselines", action="store_true", help="the transformer only (e.g. in a second process)")
     args = p.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import massivetext as mt
-
     work = Path(args.work)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -195,54 +194,66 @@ def main(argv: list[str] | None = None) -> int:
 
     majority = int(np.bincount(np.asarray(train["label"])).argmax())
     record("majority class", np.full_like(y_test, majority))
+    if not args.skip_baselines:
+        baselines(train, val, test, data["pretrain"], work, args.ci, record, results, times)
+    if not args.skip_transformer:
+        transformer(work, args.ci, data["pretrain"], list(test["text"]), record, times)
+    print(table(results))
+    return 0
+
+
+def baselines(train, val, test, pretrain, work: Path, ci: bool, record, results: dict, times: dict) -> None:
+    import massivetext as mt
+
     for stop in (True, False):
         t = time.perf_counter()
         pred, info = tfidf_lr(train, val, test, stop_words=stop)
         record("TF-IDF + LR" + (" (stop words removed)" if stop else " (all words)"), pred, info, t)
 
     t = time.perf_counter()
-    record("BiLSTM, random embeddings", *lstm(train, val, test, None, args.ci), t)
+    record("BiLSTM, random embeddings", *lstm(train, val, test, None, ci), t)
 
     t = time.perf_counter()
     # word2vec on the same pretraining text (about 3.9 M words)
-    vectors = mt.train_word_vectors(data["pretrain"], method="word2vec", dim=100, epochs=2 if args.ci else 5,
+    vectors = mt.train_word_vectors(pretrain, method="word2vec", dim=100, epochs=2 if ci else 5,
                                     output=work / "word2vec.txt")  # fmt: skip
     times["word2vec"] = round(time.perf_counter() - t, 1)
     results["word_vectors"] = {"vocab": len(vectors), **mt.evaluate_word_vectors(vectors)}
     t = time.perf_counter()
-    record("BiLSTM, word2vec-initialised", *lstm(train, val, test, vectors, args.ci), t)
+    record("BiLSTM, word2vec-initialised", *lstm(train, val, test, vectors, ci), t)
 
-    if not args.skip_transformer:
-        t = time.perf_counter()
-        tok = mt.train_tokenizer(data["pretrain"], kind="wordpiece", vocab_size=2000 if args.ci else 8000)
-        tok.save_pretrained(str(work / "tokenizer"))
-        times["tokenizer"] = round(time.perf_counter() - t, 1)
-        w = str(work)
-        mlm_sets = [
-            f"tokenizer={w}/tokenizer",
-            f"args.output_dir={w}/mlm",
-            f"data.files.train={w}/data/pretrain.jsonl",
-            f"data.files.eval={w}/data/pretrain-val.jsonl",
-        ]
-        ft_sets = [
-            f"model={w}/mlm",
-            f"args.output_dir={w}/classifier",
-            f"data.files.train={w}/data/train.jsonl",
-            f"data.files.eval={w}/data/validation.jsonl",
-        ]
-        if args.ci:
-            mlm_sets += ["model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
-                         "model.intermediate_size=128", "args.max_steps=10", "args.logging_steps=5"]  # fmt: skip
-            ft_sets += ["args.num_train_epochs=3", "args.learning_rate=3.0e-4", "args.logging_steps=20"]
-        t = time.perf_counter()
-        train_yaml("pretrain-mlm.yaml", mlm_sets)
-        times["pretrain_mlm"] = round(time.perf_counter() - t, 1)
-        t = time.perf_counter()
-        train_yaml("finetune.yaml", ft_sets)
-        times["finetune"] = round(time.perf_counter() - t, 1)
-        record("BERT (MLM-pretrained, fine-tuned)", transformer_predictions(work / "classifier", list(test["text"])))
-    print(table(results))
-    return 0
+
+def transformer(work: Path, ci: bool, pretrain: list[str], test_texts: list[str], record, times: dict) -> None:
+    import massivetext as mt
+
+    t = time.perf_counter()
+    tok = mt.train_tokenizer(pretrain, kind="wordpiece", vocab_size=2000 if ci else 8000)
+    tok.save_pretrained(str(work / "tokenizer"))
+    times["tokenizer"] = round(time.perf_counter() - t, 1)
+    w = str(work)
+    mlm_sets = [
+        f"tokenizer={w}/tokenizer",
+        f"args.output_dir={w}/mlm",
+        f"data.files.train={w}/data/pretrain.jsonl",
+        f"data.files.eval={w}/data/pretrain-val.jsonl",
+    ]
+    ft_sets = [
+        f"model={w}/mlm",
+        f"args.output_dir={w}/classifier",
+        f"data.files.train={w}/data/train.jsonl",
+        f"data.files.eval={w}/data/validation.jsonl",
+    ]
+    if ci:
+        mlm_sets += ["model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
+                     "model.intermediate_size=128", "args.max_steps=10", "args.logging_steps=5"]  # fmt: skip
+        ft_sets += ["args.num_train_epochs=3", "args.learning_rate=3.0e-4", "args.logging_steps=20"]
+    t = time.perf_counter()
+    train_yaml("pretrain-mlm.yaml", mlm_sets)
+    times["pretrain_mlm"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    train_yaml("finetune.yaml", ft_sets)
+    times["finetune"] = round(time.perf_counter() - t, 1)
+    record("BERT (MLM-pretrained, fine-tuned)", transformer_predictions(work / "classifier", test_texts))
 
 
 def table(results: dict) -> str:
