@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ci", action="store_true", help="reduced budget on a planted-easy subset")
     p.add_argument("--skip-transformer", action="store_true", help="baselines only")
     p.add_argument("--skip-baselines", action="store_true", help="the transformer only (e.g. in a second process)")
+    p.add_argument("--set-mlm", action="append", default=[], metavar="KEY=VALUE", help="override pretrain-mlm.yaml")
+    p.add_argument("--set-ft", action="append", default=[], metavar="KEY=VALUE", help="override finetune.yaml")
     args = p.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     work = Path(args.work)
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_baselines:
         baselines(train, val, test, data["pretrain"], work, args.ci, record, results, times)
     if not args.skip_transformer:
-        transformer(work, args.ci, data["pretrain"], list(test["text"]), record, times)
+        sets = (args.set_mlm, args.set_ft)
+        transformer(work, args.ci, data["pretrain"], list(test["text"]), record, times, sets)
     print(table(results))
     return 0
 
@@ -223,7 +226,9 @@ def baselines(train, val, test, pretrain, work: Path, ci: bool, record, results:
     record("BiLSTM, word2vec-initialised", *lstm(train, val, test, vectors, ci), t)
 
 
-def transformer(work: Path, ci: bool, pretrain: list[str], test_texts: list[str], record, times: dict) -> None:
+def transformer(
+    work: Path, ci: bool, pretrain: list[str], test_texts: list[str], record, times: dict, sets: tuple = ((), ())
+) -> None:
     import massivetext as mt
 
     t = time.perf_counter()
@@ -247,6 +252,8 @@ def transformer(work: Path, ci: bool, pretrain: list[str], test_texts: list[str]
         mlm_sets += ["model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
                      "model.intermediate_size=128", "args.max_steps=10", "args.logging_steps=5"]  # fmt: skip
         ft_sets += ["args.num_train_epochs=3", "args.learning_rate=3.0e-4", "args.logging_steps=20"]
+    mlm_sets += list(sets[0])
+    ft_sets += list(sets[1])
     t = time.perf_counter()
     train_yaml("pretrain-mlm.yaml", mlm_sets)
     times["pretrain_mlm"] = round(time.perf_counter() - t, 1)
