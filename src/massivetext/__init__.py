@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "PIIRedactor": "massivetext.curate.pii",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
-    "Decontaminator": "massivetext.curate.decontaminate",
+    "Decontaminator": "massivetext.curate.dedup.decontaminate",
     "LocalExecutor": "massivetext.executors.local",
     "RayExecutor": "massivetext.executors.ray",
     # tokenization
@@ -44,6 +44,9 @@ _EXPORTS: dict[str, str] = {
     "AutoModelForSequenceClassification": "massivetext.models.auto",
     "AutoModelForTokenClassification": "massivetext.models.auto",
     "AutoModelForQuestionAnswering": "massivetext.models.auto",
+    "TextStreamer": "massivetext.models.streamers",
+    "TextIteratorStreamer": "massivetext.models.streamers",
+    "AsyncTextIteratorStreamer": "massivetext.models.streamers",
     # training
     "TrainingArguments": "massivetext.training.arguments",
     "Trainer": "massivetext.training.trainer",
@@ -52,9 +55,20 @@ _EXPORTS: dict[str, str] = {
     "DataCollatorForLanguageModeling": "massivetext.training.collators",
     "DataCollatorForSeq2Seq": "massivetext.training.collators",
     "DataCollatorWithPadding": "massivetext.training.collators",
+    "set_seed": "massivetext.training.seed",
+    "EvalPrediction": "massivetext.training.eval_loop",
     # evaluation
     "perplexity": "massivetext.evaluation.perplexity",
     "unigram_perplexity": "massivetext.evaluation.baseline",
+    "load_metric": "massivetext.evaluation.metrics",
+    "combine": "massivetext.evaluation.metrics",
+    "paired_bootstrap": "massivetext.evaluation.metrics",
+    "evaluate": "massivetext.evaluate",  # a module: mt.evaluate.load / mt.evaluate.combine
+    "evaluation": "massivetext.evaluation",  # a module: mt.evaluation.metrics_for, mt.evaluation.paired_bootstrap
+    # applications
+    "pipeline": "massivetext.pipelines",
+    # serving
+    "serve": "massivetext.serving.server",
     # word vectors
     "train_word_vectors": "massivetext.embeddings.word_vectors",
     "load_word_vectors": "massivetext.embeddings.word_vectors",
@@ -73,7 +87,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'massivetext' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module == f"{__name__}.{name}" else getattr(imported, name)  # a submodule exported as such
     globals()[name] = value  # cache: the next lookup is a plain attribute
     return value
 

@@ -11,7 +11,7 @@ from _curate_data import BAD_LINES, make_corpus, output_bytes, write_jsonl
 from massivetext.cli.main import main
 from massivetext.curate import GopherQualityFilter, GopherRepetitionFilter, PIIRedactor, Pipeline
 from massivetext.curate.io import read_output
-from massivetext.curate.pipeline import STEP_TYPES, load_recipe
+from massivetext.curate.recipes import STEP_TYPES, load_recipe
 from massivetext.errors import BadInputError, ConfigError
 
 
@@ -186,9 +186,9 @@ def test_recipes():
     assert names == ["GopherQualityFilter", "GopherRepetitionFilter", "PIIRedactor"]
     import yaml
 
-    from massivetext.curate.pipeline import recipe_path
+    from massivetext.curate.recipes import recipe_path
 
-    spec = yaml.safe_load(open(recipe_path("massivetext")))
+    spec = yaml.safe_load(recipe_path("massivetext").read_text(encoding="utf-8"))
     types = [s["type"] for s in spec["steps"]]
     assert types == [
         "GopherQualityFilter",

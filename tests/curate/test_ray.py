@@ -10,7 +10,7 @@ import operator
 import pytest
 from _dedup_data import planted_corpus, write_shards
 
-from massivetext.curate.decontaminate import Decontaminator
+from massivetext.curate.dedup.decontaminate import Decontaminator
 from massivetext.curate.dedup.exact import ExactDeduplicator
 from massivetext.curate.dedup.minhash import MinHashDeduplicator
 from massivetext.curate.pipeline import Pipeline

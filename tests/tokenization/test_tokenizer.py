@@ -174,7 +174,7 @@ def test_missing_tokenizer_json_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(mt.MissingFileError, match=f"{tmp_path}: no tokenizer.json"):
         mt.AutoTokenizer.from_pretrained(tmp_path)
-    with pytest.raises(mt.MissingFileError, match="no such tokenizer"):
+    with pytest.raises(mt.MissingFileError, match="no such tokenizer directory"):
         mt.AutoTokenizer.from_pretrained(tmp_path / "nope" / "deeper")
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(mt.MassiveTextError, match="not a valid tokenizer"):
@@ -211,5 +211,27 @@ def test_text_target_gives_labels_like_transformers(bpe):
 
 
 def test_hub_name_offline_is_a_clear_error():
-    with pytest.raises(mt.MissingFileError, match="Hugging Face Hub"):
+    with pytest.raises(mt.MissingFileError, match="Hugging Face hub"):
         mt.AutoTokenizer.from_pretrained("surely-not-a-local-tokenizer-dir")
+
+
+def test_hub_names_resolve_through_the_models_hub_helper(bpe, monkeypatch):
+    """One hub resolution for models and tokenizers: a name goes to snapshot_download with the tokenizer's files
+    and the caller's hub options; a local path never does."""
+    import huggingface_hub
+
+    tok, path = bpe
+    calls = []
+
+    def fake_snapshot_download(repo_id, allow_patterns=None, **options):
+        calls.append((repo_id, allow_patterns, options))
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    loaded = mt.AutoTokenizer.from_pretrained("some-org/some-tokenizer", revision="v2", padding_side="left")
+    assert loaded("hello world")["input_ids"] == tok("hello world")["input_ids"] and loaded.padding_side == "left"
+    [(repo, patterns, options)] = calls
+    assert repo == "some-org/some-tokenizer" and options == {"revision": "v2"}
+    assert "*.json" in patterns and "*.jinja" in patterns and not any("safetensors" in p for p in patterns)
+    mt.AutoTokenizer.from_pretrained(path)
+    assert len(calls) == 1

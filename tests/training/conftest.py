@@ -35,10 +35,12 @@ def make_tokenizer(extra_words: list[str] | None = None):
     )
 
 
-def tiny_gpt2(vocab_size: int = 21, n_positions: int = 32, dropout: float = 0.0, seed: int = 0):
+def tiny_gpt2(vocab_size: int = 21, n_positions: int = 32, dropout: float = 0.0, seed: int | None = 0):
+    """seed=None draws the weights from the global RNG as it stands (what a model_init does)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(seed)
+    if seed is not None:
+        torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=vocab_size,
         n_positions=n_positions,

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from massivetext.cli.curate import run_pipeline
-    from massivetext.curate.decontaminate import Decontaminator
+    from massivetext.curate.dedup.decontaminate import Decontaminator
     from massivetext.curate.dedup.exact import ExactDeduplicator
     from massivetext.curate.dedup.minhash import MinHashDeduplicator
     from massivetext.curate.pipeline import Pipeline

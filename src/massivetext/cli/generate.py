@@ -4,15 +4,14 @@
                          [--top-k K] [--top-p P] [--num-beams B] [--repetition-penalty R] [--stop STR] [--seed S]
 
 Greedy by default; any of --temperature/--top-k/--top-p (or --sample) turns sampling on. Text streams to stdout as
-it is made (one prompt at a time); --no-stream prints each result when done.
+it is made through ``models.streamers.TextStreamer`` (one prompt at a time; beam search shows its best beam when
+done); --no-stream prints each result when done.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
 
 from massivetext.errors import ConfigError, MissingFileError
 
@@ -38,58 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_tokenizer(directory: Path) -> Any:
-    """MassiveText's AutoTokenizer (HF layout); a bare tokenizer.json through `tokenizers` if that is missing."""
-    try:
-        from massivetext.tokenization.tokenizer import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(directory)
-    except ImportError:
-        path = directory / "tokenizer.json"
-        if not path.is_file():
-            raise MissingFileError(f"{directory}: no tokenizer.json") from None
-        from tokenizers import Tokenizer
-
-        return Tokenizer.from_file(str(path))
-
-
-def _encode(tok: Any, text: str, add_special: bool) -> list[int]:
-    if hasattr(tok, "encode") and not hasattr(tok, "encode_batch_fast"):
-        return list(tok.encode(text, add_special_tokens=add_special))
-    if hasattr(tok, "_tokenizer"):  # MassiveText tokenizer
-        return list(tok.encode(text, add_special_tokens=add_special))
-    return tok.encode(text, add_special_tokens=add_special).ids  # a raw tokenizers.Tokenizer
-
-
-class _Printer:
-    """Streams one row's text: decodes all new ids each step and prints what grew (multi-byte safe)."""
-
-    def __init__(self, tok: Any):
-        self.tok, self.ids, self.shown = tok, [], ""
-
-    def __call__(self, token: Any) -> None:
-        self.ids.append(int(token[0]))
-        text = self.tok.decode(self.ids, skip_special_tokens=True)
-        if not text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
-            sys.stdout.write(text[len(self.shown) :])
-            sys.stdout.flush()
-            self.shown = text
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from massivetext.models.auto import AutoModel
     from massivetext.models.hub import resolve
+    from massivetext.models.streamers import TextStreamer
+    from massivetext.tokenization.tokenizer import AutoTokenizer
 
-    prompts = list(args.prompt or [])
-    if args.prompt_file:
-        path = Path(args.prompt_file)
-        if not path.is_file():
-            raise MissingFileError(f"{path}: no such prompt file")
-        prompts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not prompts:
-        raise ConfigError("give a prompt with --prompt TEXT or --prompt-file FILE")
+    prompts = _prompts(args)
     if args.max_new_tokens < 1:
         raise ConfigError("--max-new-tokens must be at least 1")
     directory = resolve(args.model)
@@ -98,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
     model = AutoModel.from_pretrained(directory, dtype=dtype, device=device)
     if not getattr(model, "can_generate", False):
         raise ConfigError(f"{args.model}: a {model.config.model_type} {type(model).__name__} does not generate text")
-    tok = load_tokenizer(directory)
+    tok = AutoTokenizer.from_pretrained(directory)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     sample = args.sample or any(v is not None for v in (args.temperature, args.top_k, args.top_p))
-    kwargs = dict(
+    options = dict(
         max_new_tokens=args.max_new_tokens,
         do_sample=sample,
         temperature=args.temperature,
@@ -115,22 +71,29 @@ def run(args: argparse.Namespace) -> int:
         tokenizer=tok if args.stop else None,
     )
     enc_dec = model.is_encoder_decoder
-    stream = not args.no_stream and (args.num_beams or 1) == 1
     for prompt in prompts:
-        ids = _encode(tok, prompt, add_special=enc_dec)
+        ids = tok.encode(prompt, add_special_tokens=enc_dec)  # a seq2seq encoder wants its </s>
         if not ids:
             raise ConfigError(f"prompt {prompt!r} encodes to no tokens")
-        x = torch.tensor([ids], device=model.device)
-        start = 1 if enc_dec else len(ids)
-        show = _Printer(tok)
-        if stream and not enc_dec:
-            sys.stdout.write(prompt)
-        out = model.generate(x, callback=show if stream else None, **kwargs)
-        shown = show.shown
-        text = tok.decode(out[0, start:].tolist(), skip_special_tokens=True)
-        if stream:
-            sys.stdout.write(text[len(shown) :] + "\n")
+        if args.no_stream:
+            out = model.generate(torch.tensor([ids], device=model.device), **options)
+            text = tok.decode(out[0, 1 if enc_dec else len(ids) :], skip_special_tokens=True)
+            print(text if enc_dec else prompt + text, flush=True)
         else:
-            sys.stdout.write((text if enc_dec else prompt + text) + "\n")
-        sys.stdout.flush()
+            if not enc_dec:  # a continuation is shown after its prompt
+                print(prompt, end="", flush=True)
+            streamer = TextStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+            model.generate(torch.tensor([ids], device=model.device), streamer=streamer, **options)
     return 0
+
+
+def _prompts(args: argparse.Namespace) -> list[str]:
+    prompts = list(args.prompt or [])
+    if args.prompt_file:
+        path = Path(args.prompt_file)
+        if not path.is_file():
+            raise MissingFileError(f"{path}: no such prompt file")
+        prompts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ConfigError("give a prompt with --prompt TEXT or --prompt-file FILE")
+    return prompts

@@ -15,7 +15,7 @@ from massivetext import __version__
 from massivetext.errors import MassiveTextError
 
 # verb module names, in the order of the road from text to model
-VERBS = ["corpus", "curate", "dedup", "tokenize", "train", "generate", "quickstart"]
+VERBS = ["corpus", "curate", "dedup", "tokenize", "train", "generate", "evaluate", "run", "serve", "quickstart"]
 
 
 class _Parser(argparse.ArgumentParser):

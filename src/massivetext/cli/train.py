@@ -55,7 +55,7 @@ def load_config(path: str, overrides: list[str]) -> dict[str, Any]:
     try:
         config = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+        raise ConfigError(_yaml_error(path, e)) from e
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping with sections {sorted(SECTIONS)}")
     for item in overrides:
@@ -68,7 +68,10 @@ def load_config(path: str, overrides: list[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {part} is not a section")
-        node[leaf] = yaml.safe_load(value)
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from e
     unknown = set(config) - SECTIONS
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {sorted(SECTIONS)}")
@@ -76,6 +79,14 @@ def load_config(path: str, overrides: list[str]) -> dict[str, Any]:
         if needed not in config:
             raise ConfigError(f"{path}: missing section {needed!r}")
     return config
+
+
+def _yaml_error(path: str, error: Exception) -> str:
+    """One line, `file:line:column: not valid YAML: what`, from PyYAML's marks (0-based) and its messages."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+    what = "; ".join(str(m) for m in (getattr(error, "problem", None), getattr(error, "context", None)) if m)
+    return f"{where}: not valid YAML: {what or str(error).splitlines()[0]}"
 
 
 def _tokenizer(config: dict[str, Any]) -> Any:
@@ -118,14 +129,16 @@ def _model(config: dict[str, Any], task: str, tokenizer: Any) -> Any:
         raise ConfigError(f"model: {e}") from e
 
 
-def _datasets(config: dict[str, Any], model: Any) -> tuple[Any, Any]:
+def _datasets(config: dict[str, Any], model: Any, seed: int) -> tuple[Any, Any]:
     import massivetext as mt
 
     data = config["data"] or {}
     if "shards" in data:
         mc = model.config
-        block = int(data.get("block_size") or getattr(mc, "n_positions", None) or mc.max_position_embeddings)
-        seed = int(config["args"].get("seed", 42))
+        block = data.get("block_size") or getattr(mc, "n_positions", None) or mc.max_position_embeddings
+        if isinstance(block, bool) or not str(block).strip().isdigit():
+            raise ConfigError(f"data.block_size must be a positive integer, got {block!r}")
+        block = int(str(block).strip())
         train = mt.TokenShards(data["shards"], block_size=block, split=data.get("train_split", "train"), seed=seed)
         eval_split = data.get("eval_split", "val")
         try:
@@ -164,8 +177,9 @@ def run(args: argparse.Namespace) -> int:
         targs["resume_from_checkpoint"] = True
     training_args = mt.TrainingArguments.from_dict(targs)
     tokenizer = _tokenizer(config)
+    mt.set_seed(training_args.seed)  # before the model's initial weights are drawn: same seed, same run
     model = _model(config, task, tokenizer)
-    train, val = _datasets(config, model)
+    train, val = _datasets(config, model, training_args.seed)
     trainer = mt.Trainer(model, training_args, train_dataset=train, eval_dataset=val, tokenizer=tokenizer)
     out = trainer.train()
     trainer.save_model()

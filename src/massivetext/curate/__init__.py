@@ -11,12 +11,12 @@ from typing import Any
 _EXPORTS = {
     "Document": "massivetext.curate.document",
     "Pipeline": "massivetext.curate.pipeline",
-    "Step": "massivetext.curate.pipeline",
-    "Filter": "massivetext.curate.pipeline",
-    "GlobalStep": "massivetext.curate.pipeline",
-    "TaskContext": "massivetext.curate.pipeline",
-    "STEP_TYPES": "massivetext.curate.pipeline",
-    "load_recipe": "massivetext.curate.pipeline",
+    "Step": "massivetext.curate.step",
+    "Filter": "massivetext.curate.step",
+    "GlobalStep": "massivetext.curate.step",
+    "TaskContext": "massivetext.curate.step",
+    "STEP_TYPES": "massivetext.curate.recipes",
+    "load_recipe": "massivetext.curate.recipes",
     "Stats": "massivetext.curate.stats",
     "GopherQualityFilter": "massivetext.curate.quality",
     "GopherRepetitionFilter": "massivetext.curate.repetition",
@@ -24,7 +24,7 @@ _EXPORTS = {
     "LocalExecutor": "massivetext.executors.local",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
-    "Decontaminator": "massivetext.curate.decontaminate",
+    "Decontaminator": "massivetext.curate.dedup.decontaminate",
     "RayExecutor": "massivetext.executors.ray",
 }
 __all__ = list(_EXPORTS)

@@ -200,6 +200,25 @@ def output_record(doc: Document, text_field: str) -> dict[str, Any]:
     return rec
 
 
+class RemovedWriter:
+    """The ``removed`` sink of a task (``Pipeline(write_removed=True)``): every removed document, with the step
+    and reason that removed it, in a shard written atomically like the others."""
+
+    def __init__(self, path: str, text_field: str):
+        self._writer = ShardWriter(path)
+        self._text_field = text_field
+
+    def add(self, step_name: str, reason: str, doc: Document) -> None:
+        record = output_record(doc, self._text_field)
+        self._writer.write({"step": step_name, "reason": reason, "file": doc.file, "line": doc.line, "record": record})
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
 def write_intermediate(writer: ShardWriter, doc: Document, text_field: str) -> None:
     """Intermediate shards (between a segment and a GlobalStep) keep where each document came from."""
     writer.write(

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from massivetext.curate.pipeline import Step
+from massivetext.curate.step import Step
 
 PLACEHOLDERS = {
     "SECRET": "<SECRET>",

@@ -1,13 +1,8 @@
-"""Steps and the Pipeline that streams documents through them.
+"""The Pipeline: runs steps (``step.py``) over input files, task by task, resumable and exact.
 
-A **Step** has a ``name`` and ``__call__(docs, ctx) -> docs``: it consumes and yields ``Document`` s lazily, so a
-worker's memory stays flat whatever the corpus size. A step that removes a document records it with
-``ctx.stats.drop(step.name, reason, doc)``. A **Filter** only needs ``check(text) -> (keep, reason)`` and may be
-limited to some ``sources`` (glob patterns such as ``"prose/*"``; documents of other sources pass untouched,
-documents without a source are treated as matching). A **GlobalStep** (deduplication, decontamination) must see the
-whole run first: the pipeline cuts its step list at each GlobalStep into segments, runs a segment over all tasks
-writing intermediate shards to ``_work/stage-k/``, calls ``global_step.prepare(shards, workdir, executor, stats)``,
-then runs the next segment over those shards with the GlobalStep applied first as an ordinary step.
+The pipeline cuts its step list at each GlobalStep into segments, runs a segment over all tasks writing
+intermediate shards to ``_work/stage-k/``, calls ``global_step.prepare(shards, workdir, executor, stats)``, then runs
+the next segment over those shards with the GlobalStep applied first as an ordinary step.
 
 Resumable and exact: each task writes its shard atomically, then a completion marker ``_work/done/seg<k>-<task>.json``
 holding its statistics; a re-run skips tasks with a marker, so after a crash the output is byte-identical to an
@@ -17,10 +12,8 @@ uninterrupted run. Task planning never depends on the number of workers, so work
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -31,6 +24,7 @@ from massivetext.curate.document import Document
 from massivetext.curate.io import (
     FORMATS,
     ReadOptions,
+    RemovedWriter,
     ShardWriter,
     Task,
     atomic_write_text,
@@ -39,79 +33,13 @@ from massivetext.curate.io import (
     read_task,
     write_intermediate,
 )
-from massivetext.curate.recipes import STEP_TYPES, build_step, load_recipe, recipe_path, step_class
+from massivetext.curate.recipes import load_recipe
 from massivetext.curate.stats import Stats, bad_reason_kind, length_bin
+from massivetext.curate.step import GlobalStep, Step, TaskContext
 from massivetext.data.readers import LoadReport, resolve_files
 from massivetext.errors import ConfigError
 
 DEFAULT_TASK_BYTES = 32 * 1024 * 1024
-
-
-class Step:
-    """Base of all steps. Subclasses set ``name`` and implement ``__call__``."""
-
-    name: str = "step"
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """Parameters that define what the step does (part of a run's fingerprint, so resume refuses a changed
-        pipeline)."""
-        if dataclasses.is_dataclass(self):
-            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-
-@dataclass(kw_only=True)
-class Filter(Step):
-    """A step that keeps or drops each document by its text alone."""
-
-    name: str = "filter"
-    sources: list[str] | None = None
-
-    def check(self, text: str) -> tuple[bool, str | None]:
-        """``(True, None)`` to keep ``text``, ``(False, reason)`` to drop it."""
-        raise NotImplementedError
-
-    def applies_to(self, source: str | None) -> bool:
-        if self.sources is None or source is None:
-            return True
-        pat = self.__dict__.get("_sources_re")
-        if pat is None:
-            pat = re.compile("|".join(fnmatch.translate(s) for s in self.sources) or "(?!)")
-            self.__dict__["_sources_re"] = pat
-        return pat.match(source) is not None
-
-    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        check, drop, name = self.check, ctx.stats.drop, self.name
-        for doc in docs:
-            if self.sources is not None and not self.applies_to(doc.source):
-                yield doc
-                continue
-            keep, reason = check(doc.text)
-            if keep:
-                yield doc
-            else:
-                drop(name, reason or "dropped", doc)
-
-
-class GlobalStep(Step):
-    """A step that needs the whole run before it can decide (see the module docstring)."""
-
-    def prepare(self, shards: list[str], workdir: str, executor: Any, stats: Stats) -> None:
-        raise NotImplementedError
-
-
-@dataclass
-class TaskContext:
-    task: Task
-    stats: Stats
-    output_dir: str
-    workdir: str
-    segment: int = 0
-    strict: bool = False
-    text_field: str = "text"
 
 
 def _unique_names(steps: list[Step]) -> None:
@@ -176,70 +104,72 @@ def run_task(job: _Job) -> dict[str, Any]:
     """Run one task of one segment; returns its statistics (also saved in its completion marker)."""
     p, k = job.pipeline, job.segment
     segments = p.segments()
-    steps = segments[k]
     last = k == len(segments) - 1
     shard, marker = _paths(job.output_dir, k, len(segments), job.task.index, p.output_format)
     work = os.path.join(job.output_dir, "_work")
     stats = Stats()
-    for step in steps:  # entries in pipeline order
+    for step in segments[k]:  # entries in pipeline order
         stats.step(step.name)
-    ctx = TaskContext(job.task, stats, job.output_dir, work, k, job.strict, p.read.text_field)
-    report = LoadReport()
-    errors_final = os.path.join(work, "errors", f"task-{job.task.index:05d}.jsonl")
-    if k == 0:
-        os.makedirs(os.path.dirname(errors_final), exist_ok=True)
-        report.errors_file = f"{errors_final}.tmp-{os.getpid()}"
-        open(report.errors_file, "w").close()
+    report, errors_file = _error_log(work, job.task) if k == 0 else (LoadReport(), None)
     removed = None
     if p.write_removed:
-        removed = ShardWriter(os.path.join(job.output_dir, "removed", f"seg{k}-{job.task.index:05d}.jsonl.zst"))
-
-        def sink(step_name: str, reason: str, doc: Document, _drop=stats.drop) -> None:
-            _drop(step_name, reason, doc)
-            removed.write(
-                {
-                    "step": step_name,
-                    "reason": reason,
-                    "file": doc.file,
-                    "line": doc.line,
-                    "record": output_record(doc, p.read.text_field),
-                }
-            )
-
-        stats.drop = sink  # type: ignore[method-assign]
-
-    docs: Iterator[Document] = read_task(job.task, p.read, report, job.strict)
-    if k == 0:
-        docs = _count_read(docs, stats)
-    for step in steps:
-        docs = _metered(step, docs, ctx)
+        path = os.path.join(job.output_dir, "removed", f"seg{k}-{job.task.index:05d}.jsonl.zst")
+        removed = RemovedWriter(path, p.read.text_field)
+    ctx = TaskContext(job.task, stats, job.output_dir, work, k, job.strict, p.read.text_field, removed)
     try:
-        with ShardWriter(shard, p.output_format if last else "jsonl") as w:
-            for doc in docs:
-                if last:
-                    w.write(output_record(doc, p.read.text_field))
-                    stats.kept_hist[length_bin(doc.nbytes)] += 1
-                else:
-                    write_intermediate(w, doc, p.read.text_field)
-            stats.docs_written = w.n if last else 0
-            stats.bytes_written = w.nbytes if last else 0
+        _write_shard(_documents(job, segments[k], report, ctx), shard, p, last, stats)
         if removed is not None:
             removed.close()
     except BaseException:
         if removed is not None:
             removed.abort()
         raise
-    if k == 0:
-        stats.bad_records = report.n_bad
-        for b in report.bad:
-            key = bad_reason_kind(b.reason)
-            stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
-        os.replace(report.errors_file, errors_final)
-    if "drop" in vars(stats):
-        del stats.drop
+    if errors_file is not None:
+        _count_bad_records(report, stats)
+        os.replace(report.errors_file, errors_file)
     d = stats.to_dict()
     atomic_write_text(marker, json.dumps(d, ensure_ascii=False))
     return d
+
+
+def _error_log(work: str, task: Task) -> tuple[LoadReport, str]:
+    """A report whose bad records stream to a temporary errors file; returns it and the file's final name."""
+    final = os.path.join(work, "errors", f"task-{task.index:05d}.jsonl")
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    report = LoadReport()
+    report.errors_file = f"{final}.tmp-{os.getpid()}"
+    open(report.errors_file, "w").close()
+    return report, final
+
+
+def _documents(job: _Job, steps: list[Step], report: LoadReport, ctx: TaskContext) -> Iterator[Document]:
+    """The task's documents read (counted in the first segment) and passed lazily through every step, metered."""
+    docs: Iterator[Document] = read_task(job.task, job.pipeline.read, report, job.strict)
+    if job.segment == 0:
+        docs = _count_read(docs, ctx.stats)
+    for step in steps:
+        docs = _metered(step, docs, ctx)
+    return docs
+
+
+def _write_shard(docs: Iterator[Document], shard: str, p: Pipeline, last: bool, stats: Stats) -> None:
+    """The run's output records (last segment) or intermediate records for the next GlobalStep."""
+    with ShardWriter(shard, p.output_format if last else "jsonl") as w:
+        for doc in docs:
+            if last:
+                w.write(output_record(doc, p.read.text_field))
+                stats.kept_hist[length_bin(doc.nbytes)] += 1
+            else:
+                write_intermediate(w, doc, p.read.text_field)
+        stats.docs_written = w.n if last else 0
+        stats.bytes_written = w.nbytes if last else 0
+
+
+def _count_bad_records(report: LoadReport, stats: Stats) -> None:
+    stats.bad_records = report.n_bad
+    for b in report.bad:
+        key = bad_reason_kind(b.reason)
+        stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
 
 
 def _remove_stale_tmp(out: str) -> None:
@@ -418,17 +348,4 @@ def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
     return [d.text for d in docs], stats
 
 
-__all__ = [
-    "Filter",
-    "GlobalStep",
-    "Pipeline",
-    "STEP_TYPES",
-    "Step",
-    "TaskContext",
-    "apply",
-    "build_step",
-    "load_recipe",
-    "recipe_path",
-    "run_task",
-    "step_class",
-]
+__all__ = ["Pipeline", "apply", "run_task"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from massivetext.curate.pipeline import Filter
+from massivetext.curate.step import Filter
 from massivetext.curate.text_units import PUNCTUATION, count_words, lines
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")

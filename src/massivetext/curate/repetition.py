@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from massivetext.curate.pipeline import Filter
+from massivetext.curate.step import Filter
 from massivetext.curate.text_units import lines, paragraphs
 
 TOP_NGRAMS = ((2, 0.20), (3, 0.18), (4, 0.16))

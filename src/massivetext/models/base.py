@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from massivetext.errors import ConfigError
+from massivetext.errors import BadInputError, ConfigError
 from massivetext.models.config import ModelConfig, config_from_dict, read_config_dict
 from massivetext.models.hub import load_state_dict, resolve, save_state_dict
 
@@ -248,6 +248,17 @@ class RMSNorm(nn.Module):
         var = x.float().pow(2).mean(-1, keepdim=True)
         y = x.float() * torch.rsqrt(var + self.eps)
         return self.weight * y.to(self.weight.dtype)
+
+
+def check_positions(length: int, limit: int, model: str) -> None:
+    """A sequence longer than a model's position table is the caller's error: say so with both numbers, before
+    torch's ``IndexError: index out of range in self`` from deep inside the embedding."""
+    if length > limit:
+        raise BadInputError(
+            f"a sequence of {length} tokens is longer than the {limit} positions this {model} model has "
+            f"(n_positions / max_position_embeddings); truncate it, e.g. tokenizer(..., truncation=True, "
+            f"max_length={limit}), or split it into windows"
+        )
 
 
 def activation(name: str):

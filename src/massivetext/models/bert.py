@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from massivetext.models.base import PreTrainedModel, activation, init_weights
+from massivetext.models.base import PreTrainedModel, activation, check_positions, init_weights
 from massivetext.models.config import BertConfig
 from massivetext.models.losses import token_loss
 from massivetext.models.modeling_outputs import (
@@ -31,10 +31,12 @@ class Embeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
-        self.roberta, self.pad = c.is_roberta, c.pad_token_id
+        self.roberta, self.pad, self.max_positions = c.is_roberta, c.pad_token_id, c.max_position_embeddings
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None) -> torch.Tensor:
         B, T = input_ids.shape
+        # RoBERTa's positions start after the pad id, so 514 rows hold 512 tokens
+        check_positions(T, self.max_positions - (self.pad + 1 if self.roberta else 0), "BERT/RoBERTa")
         if position_ids is None:
             if self.roberta:  # RoBERTa counts real tokens from pad_id + 1; pads keep pad_id
                 real = input_ids.ne(self.pad).long()

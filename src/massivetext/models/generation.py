@@ -1,18 +1,22 @@
 """Generation shared by decoders and encoder-decoders: greedy, sampling (temperature, top-k, top-p), repetition
 penalty, beam search (length penalty, early stopping), EOS and stop strings, left padding, a static KV cache,
-and streaming through a per-token callback, an HF-style streamer, or an iterator.
+and streaming through a per-token callback, a streamer (``models/streamers.py``), or an iterator of token ids.
 
 A model provides three hooks: ``_gen_start(input_ids, attention_mask, max_len, expand)`` (allocate the cache; an
 encoder-decoder also encodes and repeats its states ``expand`` times), ``_gen_step(tokens, state, start,
 position_ids, key_mask)`` (logits for the last new token) and ``_gen_reorder(state, index)`` (beam search).
 Beam search follows transformers' vectorized algorithm step for step, so both give the same beams.
+``generate`` resolves the options once into a ``DecodeRun`` (plus ``Sampling`` or ``BeamSettings``) for the loops.
+``positions_from_mask`` is the one helper for position ids under left padding.
 """
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,9 +25,10 @@ import torch.nn.functional as F
 from massivetext.errors import ConfigError
 
 
-def _positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
-    pos = mask.long().cumsum(-1) - 1
-    return pos.masked_fill(mask == 0, 1)
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """HF's position ids under left padding: count of real tokens so far - 1 (pads get 1, never attended)."""
+    pos = attention_mask.long().cumsum(-1) - 1
+    return pos.masked_fill(attention_mask == 0, 1)
 
 
 class LogitsProcessor:
@@ -71,6 +76,58 @@ def _warp(scores: torch.Tensor, temperature: float, top_k: int | None, top_p: fl
     return scores
 
 
+@dataclass
+class DecodeRun:
+    """What ``generate`` hands either decoding loop. R rows = batch x (beams or samples per input); P = prompt length
+    (1 for an encoder-decoder: its decoder start token)."""
+
+    state: dict[str, Any]  # the model's generation state: KV cache, encoder keys/values, ...
+    prompt: torch.Tensor  # (R, P) ids the decoder starts from
+    key_mask: torch.Tensor | None  # (R, max_len) 1 for keys to attend to; None when nothing is padded
+    prompt_positions: torch.Tensor | None  # (R, P) position ids under left padding; None: 0..P-1
+    max_len: int  # P + max_new_tokens
+    processor: LogitsProcessor
+    eos: list[int]
+    pad: int | None  # fills finished rows
+    callback: Callable[[torch.Tensor], Any] | None  # called with each step's (R,) new tokens
+    streamer: Any  # put()/end() as in models/streamers.py
+
+
+@dataclass
+class Sampling:
+    """Multinomial sampling after transformers' warpers (greedy decoding when ``generate`` has none)."""
+
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    generator: torch.Generator | None
+
+
+@dataclass
+class BeamSettings:
+    batch: int  # inputs; the run has batch * num_beams rows
+    num_beams: int
+    num_return: int  # best hypotheses returned per input
+    length_penalty: float  # a finished hypothesis scores sum(log p) / generated_length ** length_penalty
+    early_stopping: bool | str  # True, False (transformers' heuristic) or "never"
+
+
+def _tells_the_streamer_of_errors(generate: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A streamer read from another thread would wait forever for a generation that failed: hand it the error."""
+
+    @functools.wraps(generate)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        try:
+            return generate(self, *args, **kwargs)
+        except BaseException as e:
+            fail = getattr(kwargs.get("streamer"), "fail", None)
+            if fail is not None:
+                fail(e)
+            raise
+
+    return wrapper
+
+
 class GenerationMixin:
     can_generate = True
     is_encoder_decoder = False
@@ -84,6 +141,7 @@ class GenerationMixin:
         v = self.config.get(name)
         return fallback if v is None else v
 
+    @_tells_the_streamer_of_errors
     @torch.inference_mode()
     def generate(
         self,
@@ -162,93 +220,68 @@ class GenerationMixin:
             if attention_mask is not None and not bool(attention_mask.all()):
                 mask = attention_mask.repeat_interleave(n_rows, 0) if n_rows > 1 else attention_mask
                 key_full = torch.cat([mask, mask.new_ones(mask.shape[0], max_new_tokens)], 1)
-                prompt_pos = _positions_from_mask(mask)
+                prompt_pos = positions_from_mask(mask)
             state = self._gen_start(prompt, None, max_len, 1)
         stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or [])
         if stops and tokenizer is None:
             raise ConfigError("stop_strings needs the tokenizer (pass tokenizer=...)")
-        if streamer is not None:
-            streamer.put(prompt.cpu())
-        run = dict(
-            state=state,
-            prompt=prompt,
-            key_full=key_full,
-            prompt_pos=prompt_pos,
-            max_len=max_len,
-            proc=proc,
-            eos=eos_list,
-            pad=pad,
-            callback=callback,
-            streamer=streamer,
-        )
+        if streamer is not None:  # the inputs' prompts, once each (not once per beam or sample)
+            streamer.put((prompt[::n_rows] if n_rows > 1 else prompt).cpu())
+        run = DecodeRun(state, prompt, key_full, prompt_pos, max_len, proc, eos_list, pad, callback, streamer)
         if num_beams > 1:
-            out = self._beam_search(
-                **run,
+            beams = BeamSettings(
                 batch=B,
                 num_beams=num_beams,
-                n_return=num_return_sequences,
+                num_return=num_return_sequences,
                 length_penalty=float(self._gen_default("length_penalty", length_penalty, 1.0)),
                 early_stopping=self._gen_default("early_stopping", early_stopping, False),
             )
+            out = self._beam_search(run, beams)
         else:
-            sampling = (
-                float(self._gen_default("temperature", temperature, 1.0)),
-                self._gen_default("top_k", top_k, 50),
-                self._gen_default("top_p", top_p, 1.0),
-            )
-            out = self._decode_loop(
-                **run, sampling=sampling if do_sample else None, stops=stops, tokenizer=tokenizer, generator=generator
-            )
+            sampling = None
+            if do_sample:
+                sampling = Sampling(
+                    float(self._gen_default("temperature", temperature, 1.0)),
+                    self._gen_default("top_k", top_k, 50),
+                    self._gen_default("top_p", top_p, 1.0),
+                    generator,
+                )
+            out = self._decode_loop(run, sampling, stops, tokenizer)
         if streamer is not None:
             streamer.end()
         return out
 
-    def _decode_loop(
-        self,
-        state,
-        prompt,
-        key_full,
-        prompt_pos,
-        max_len,
-        proc,
-        eos,
-        pad,
-        callback,
-        streamer,
-        sampling,
-        stops,
-        tokenizer,
-        generator,
-    ) -> torch.Tensor:
+    def _decode_loop(self, run: DecodeRun, sampling: Sampling | None, stops: list[str], tokenizer: Any) -> torch.Tensor:
         """Greedy or sampling: one token per row per step, no Python work per token beyond a few tensor ops."""
-        R, P = prompt.shape
-        device = prompt.device
+        R, P = run.prompt.shape
+        device = run.prompt.device
+        pad, max_len, key_mask = run.pad, run.max_len, run.key_mask
         seqs = torch.full((R, max_len), pad if pad is not None else 0, dtype=torch.long, device=device)
-        seqs[:, :P] = prompt
-        eos_t = torch.tensor(eos, device=device) if eos else None
+        seqs[:, :P] = run.prompt
+        eos_t = torch.tensor(run.eos, device=device) if run.eos else None
         unfinished = torch.ones(R, dtype=torch.bool, device=device)
-        pos = prompt_pos
-        logits = self._gen_step(prompt, state, 0, pos, None if key_full is None else key_full[:, :P])
+        pos = run.prompt_positions
+        logits = self._gen_step(run.prompt, run.state, 0, pos, None if key_mask is None else key_mask[:, :P])
         if pos is not None:
             pos = pos[:, -1:] + 1
         cur = P
         while True:
             scores = logits.float()
-            if proc.active:
-                scores = proc(seqs[:, :cur], scores)
+            if run.processor.active:
+                scores = run.processor(seqs[:, :cur], scores)
             if sampling is not None:
-                probs = _warp(scores, *sampling).softmax(-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                probs = _warp(scores, sampling.temperature, sampling.top_k, sampling.top_p).softmax(-1)
+                nxt = torch.multinomial(probs, 1, generator=sampling.generator).squeeze(1)
             else:
                 nxt = scores.argmax(-1)
             if eos_t is not None:
                 nxt = torch.where(unfinished, nxt, pad)
             seqs[:, cur] = nxt
             cur += 1
-            if callback is not None:
-                callback(nxt)
-            if streamer is not None:
-                streamer.put(nxt.cpu())
+            if run.callback is not None:
+                run.callback(nxt)
+            if run.streamer is not None:
+                run.streamer.put(nxt.cpu())
             if eos_t is not None:
                 unfinished &= ~torch.isin(nxt, eos_t)
             if stops:
@@ -258,115 +291,118 @@ class GenerationMixin:
                     pad = 0 if pad is None else pad
             if cur >= max_len or ((eos_t is not None) and not bool(unfinished.any())):
                 return seqs[:, :cur]
-            key = None if key_full is None else key_full[:, :cur]
-            logits = self._gen_step(nxt[:, None], state, cur - 1, pos, key)
+            key = None if key_mask is None else key_mask[:, :cur]
+            logits = self._gen_step(nxt[:, None], run.state, cur - 1, pos, key)
             if pos is not None:
                 pos = pos + 1
 
-    def _beam_search(
-        self,
-        state,
-        prompt,
-        key_full,
-        prompt_pos,
-        max_len,
-        proc,
-        eos,
-        pad,
-        callback,
-        streamer,
-        batch,
-        num_beams,
-        n_return,
-        length_penalty,
-        early_stopping,
-    ) -> torch.Tensor:
-        """transformers' vectorized beam search (generation/utils.py ``_beam_search``), same scores and ties."""
-        B, nb = batch, num_beams
-        R, P = prompt.shape
-        device = prompt.device
-        keep = max(2, 1 + len(eos)) * nb
-        top_mask = torch.cat([torch.ones(nb, dtype=torch.bool), torch.zeros(keep - nb, dtype=torch.bool)]).to(device)
+    def _beam_search(self, run: DecodeRun, beams: BeamSettings) -> torch.Tensor:
+        """transformers' vectorized beam search (generation/utils.py ``_beam_search``), same scores and ties.
+
+        Shapes: B inputs, K = num_beams, C = candidates kept per step (2K, or more with several EOS ids), V the
+        vocabulary, L = max_len. Each step scores all K*V continuations, keeps the top C; the best K that do not end
+        run on, and those that end (among the top K) compete for the K finished slots of their input.
+        """
+        B, K = beams.batch, beams.num_beams
+        R, P = run.prompt.shape  # R = B * K
+        L, eos, state = run.max_len, run.eos, run.state
+        device = run.prompt.device
+        C = max(2, 1 + len(eos)) * K
+        # (C,) only the top K candidates may become finished hypotheses
+        in_top_k = torch.cat([torch.ones(K, dtype=torch.bool), torch.zeros(C - K, dtype=torch.bool)]).to(device)
         # transformers' expression, quirks included (a pad id of 0 falls through to the EOS id)
-        fill = (pad or eos[0]) if eos else -1
-        running = torch.full((B, nb, max_len), fill, dtype=torch.long, device=device)
-        running[:, :, :P] = prompt.view(B, nb, P)
-        sequences = running.clone()
-        running_scores = torch.zeros(B, nb, device=device)
-        running_scores[:, 1:] = -1e9
-        beam_scores = torch.full((B, nb), -1e9, device=device)
-        is_fin = torch.zeros(B, nb, dtype=torch.bool, device=device)
-        heur = torch.ones(B, 1, dtype=torch.bool, device=device)
-        running_bi = torch.full((B, nb, max_len - P), -1, dtype=torch.int32, device=device)
-        beam_hist = running_bi.clone()
+        fill = (run.pad or eos[0]) if eos else -1
+        running_seqs = torch.full((B, K, L), fill, dtype=torch.long, device=device)
+        running_seqs[:, :, :P] = run.prompt.view(B, K, P)
+        finished_seqs = running_seqs.clone()  # (B, K, L)
+        running_scores = torch.zeros(B, K, device=device)  # (B, K) sum of log-probs
+        running_scores[:, 1:] = -1e9  # all beams start equal: only the first may expand at step one
+        finished_scores = torch.full((B, K), -1e9, device=device)  # length-penalised; -1e9 = empty slot
+        finished_is_set = torch.zeros(B, K, dtype=torch.bool, device=device)
+        may_improve = torch.ones(B, 1, dtype=torch.bool, device=device)  # can a running beam still beat a finished?
+        # (B, K, L - P) the row (b * K + beam) each generated token was appended to, -1 where none yet
+        running_beam_indices = torch.full((B, K, L - P), -1, dtype=torch.int32, device=device)
+        finished_beam_indices = running_beam_indices.clone()
         eos_t = torch.tensor(eos, device=device) if eos else None
-        offset = torch.arange(B, device=device).view(-1, 1) * nb
-        pos = prompt_pos
-        logits = self._gen_step(prompt, state, 0, pos, None if key_full is None else key_full[:, :P])
+        row_offset = torch.arange(B, device=device).view(-1, 1) * K  # (B, 1) first row of each input
+        key_mask, pos = run.key_mask, run.prompt_positions
+        logits = self._gen_step(run.prompt, state, 0, pos, None if key_mask is None else key_mask[:, :P])
         if pos is not None:
             pos = pos[:, -1:] + 1
         cur = P
         while True:
-            log_probs = F.log_softmax(logits.float(), dim=-1)
-            if proc.active:
-                log_probs = proc(running.view(R, max_len)[:, :cur], log_probs)
+            log_probs = F.log_softmax(logits.float(), dim=-1)  # (R, V)
+            if run.processor.active:
+                log_probs = run.processor(running_seqs.view(R, L)[:, :cur], log_probs)
             V = log_probs.shape[-1]
-            acc = (log_probs.view(B, nb, V) + running_scores[:, :, None]).view(B, nb * V)
-            topk_lp, topk_idx = torch.topk(acc, k=keep)
-            topk_beam = topk_idx // V
-            topk_bi = torch.take_along_dim(running_bi, topk_beam[..., None], dim=1)
-            topk_seq = torch.take_along_dim(running, topk_beam[..., None], dim=1)
-            topk_seq[:, :, cur] = topk_idx % V
-            topk_bi[:, :, cur - P] = (topk_beam + offset).to(torch.int32)
-            if cur + 1 >= max_len:
-                hits = torch.ones(B, keep, dtype=torch.bool, device=device)
+            totals = (log_probs.view(B, K, V) + running_scores[:, :, None]).view(B, K * V)
+            cand_scores, cand_flat = torch.topk(totals, k=C)  # (B, C)
+            cand_beam = cand_flat // V  # (B, C) which running beam each candidate extends
+            cand_beam_indices = torch.take_along_dim(running_beam_indices, cand_beam[..., None], dim=1)
+            cand_seqs = torch.take_along_dim(running_seqs, cand_beam[..., None], dim=1)  # (B, C, L)
+            cand_seqs[:, :, cur] = cand_flat % V
+            cand_beam_indices[:, :, cur - P] = (cand_beam + row_offset).to(torch.int32)
+            if cur + 1 >= L:
+                cand_ends = torch.ones(B, C, dtype=torch.bool, device=device)  # the last step ends everything
             elif eos_t is not None:
-                hits = torch.isin(topk_seq[:, :, cur], eos_t)
+                cand_ends = torch.isin(cand_seqs[:, :, cur], eos_t)
             else:
-                hits = torch.zeros(B, keep, dtype=torch.bool, device=device)
-            # the best num_beams unfinished continuations run on
-            trl = topk_lp + hits.to(torch.float32) * -1.0e9
-            nidx = torch.topk(trl, k=nb)[1]
-            running = torch.take_along_dim(topk_seq, nidx[..., None], dim=1)
-            running_scores = torch.take_along_dim(trl, nidx, dim=1)
-            running_bi = torch.take_along_dim(topk_bi, nidx[..., None], dim=1)
-            # finished ones among the top num_beams join the hypotheses if they beat the worst kept one
-            just = hits & top_mask[None, :]
-            fl = topk_lp / ((cur + 1 - P) ** length_penalty)
-            full = torch.all(is_fin, dim=-1, keepdim=True) & (early_stopping is True)
-            fl = fl + full.to(torch.float32) * -1.0e9
-            fl = fl + (~heur).to(torch.float32) * -1.0e9
-            fl = fl + (~just) * -1.0e9
-            m_idx = torch.topk(torch.cat([beam_scores, fl], 1), k=nb)[1]
-            sequences = torch.take_along_dim(torch.cat([sequences, topk_seq], 1), m_idx[..., None], dim=1)
-            beam_scores = torch.take_along_dim(torch.cat([beam_scores, fl], 1), m_idx, dim=1)
-            beam_hist = torch.take_along_dim(torch.cat([beam_hist, topk_bi], 1), m_idx[..., None], dim=1)
-            is_fin = torch.take_along_dim(torch.cat([is_fin, just], 1), m_idx, dim=1)
-            self._gen_reorder(state, running_bi[..., cur - P].reshape(-1).long())
+                cand_ends = torch.zeros(B, C, dtype=torch.bool, device=device)
+            # the best K candidates that do not end run on
+            cand_running_scores = cand_scores + cand_ends.to(torch.float32) * -1.0e9
+            next_running = torch.topk(cand_running_scores, k=K)[1]  # (B, K)
+            running_seqs = torch.take_along_dim(cand_seqs, next_running[..., None], dim=1)
+            running_scores = torch.take_along_dim(cand_running_scores, next_running, dim=1)
+            running_beam_indices = torch.take_along_dim(cand_beam_indices, next_running[..., None], dim=1)
+            # those that end among the top K join the finished hypotheses if they beat the worst kept one
+            cand_finishes = cand_ends & in_top_k[None, :]
+            cand_finished_scores = cand_scores / ((cur + 1 - P) ** beams.length_penalty)
+            input_done = torch.all(finished_is_set, dim=-1, keepdim=True) & (beams.early_stopping is True)
+            cand_finished_scores = cand_finished_scores + input_done.to(torch.float32) * -1.0e9
+            cand_finished_scores = cand_finished_scores + (~may_improve).to(torch.float32) * -1.0e9
+            cand_finished_scores = cand_finished_scores + (~cand_finishes) * -1.0e9
+            all_scores = torch.cat([finished_scores, cand_finished_scores], 1)  # (B, K + C)
+            keep = torch.topk(all_scores, k=K)[1]  # (B, K)
+            finished_seqs = torch.take_along_dim(torch.cat([finished_seqs, cand_seqs], 1), keep[..., None], dim=1)
+            finished_scores = torch.take_along_dim(all_scores, keep, dim=1)
+            finished_beam_indices = torch.take_along_dim(
+                torch.cat([finished_beam_indices, cand_beam_indices], 1), keep[..., None], dim=1
+            )
+            finished_is_set = torch.take_along_dim(torch.cat([finished_is_set, cand_finishes], 1), keep, dim=1)
+            self._gen_reorder(state, running_beam_indices[..., cur - P].reshape(-1).long())
             cur += 1
-            if early_stopping == "never" and length_penalty > 0.0:
-                best_len = max_len - P
+            # transformers' early-stop heuristic: the best running beam, at the best length it could reach, against
+            # the worst finished hypothesis
+            if beams.early_stopping == "never" and beams.length_penalty > 0.0:
+                best_len = L - P
             else:
                 best_len = cur - P
-            best_running = running_scores[:, :1] / (best_len**length_penalty)
-            worst_fin = torch.where(is_fin, torch.min(beam_scores, dim=1, keepdim=True)[0], -1.0e9)
-            heur = heur & torch.any(best_running > worst_fin, dim=-1, keepdim=True)
-            go_on = bool(heur.any()) and not (bool(is_fin.all()) and early_stopping is True) and not bool(hits.all())
+            best_running = running_scores[:, :1] / (best_len**beams.length_penalty)  # (B, 1)
+            worst_finished = torch.where(
+                finished_is_set, torch.min(finished_scores, dim=1, keepdim=True)[0], -1.0e9
+            )  # (B, K)
+            may_improve = may_improve & torch.any(best_running > worst_finished, dim=-1, keepdim=True)
+            go_on = (
+                bool(may_improve.any())
+                and not (bool(finished_is_set.all()) and beams.early_stopping is True)
+                and not bool(cand_ends.all())
+            )
             if not go_on:
                 break
-            tokens = running[:, :, cur - 1].reshape(R, 1)
-            if callback is not None:
-                callback(tokens[:, 0])
-            key = None if key_full is None else key_full[:, :cur]
+            tokens = running_seqs[:, :, cur - 1].reshape(R, 1)
+            if run.callback is not None:
+                run.callback(tokens[:, 0])
+            key = None if key_mask is None else key_mask[:, :cur]
             logits = self._gen_step(tokens, state, cur - 1, pos, key)
             if pos is not None:
                 pos = pos + 1
-        sequences = sequences[:, :n_return].reshape(B * n_return, max_len)
-        beam_hist = beam_hist[:, :n_return].reshape(B * n_return, -1)
-        gen_len = int((beam_hist + 1).bool().sum(1).max())
-        out = sequences[:, : P + gen_len]
-        if streamer is not None:
-            streamer.put(out[:, P:].cpu())
+        n = beams.num_return
+        sequences = finished_seqs[:, :n].reshape(B * n, L)
+        beam_indices = finished_beam_indices[:, :n].reshape(B * n, -1)
+        generated = int((beam_indices + 1).bool().sum(1).max())  # the longest returned hypothesis
+        out = sequences[:, : P + generated]
+        if run.streamer is not None:
+            run.streamer.put(out[:, P:].cpu())
         return out
 
     def stream(self, input_ids: torch.Tensor, **kwargs: Any) -> Iterator[torch.Tensor]:

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from massivetext.models.base import PreTrainedModel, RMSNorm, activation, init_weights
+from massivetext.errors import ConfigError
+from massivetext.models.base import PreTrainedModel, RMSNorm, activation, check_positions, init_weights
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import GPTConfig
 from massivetext.models.generation import GenerationMixin
@@ -195,6 +196,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
     def trunk(self, input_ids, position_ids=None, mask=None, cache=None, start: int = 0) -> torch.Tensor:
         t = self.transformer
         B, T = input_ids.shape
+        check_positions(start + T, self.config.n_positions, "GPT")  # learned and rotary tables alike
         x = t.wte(input_ids)
         if position_ids is None:
             position_ids = torch.arange(start, start + T, device=input_ids.device).unsqueeze(0)
@@ -231,9 +233,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         h = self.trunk(input_ids, position_ids, mask)
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
-        logits = self.lm_head(h)
-        if self.config.padded_vocab_size != self.config.vocab_size:
-            logits = logits[..., : self.config.vocab_size]
+        logits = self._true_vocab(self.lm_head(h))
         loss = None
         if labels is not None or shift_labels is not None:
             ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
@@ -243,9 +243,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
     # ---- generation hooks (see generation.py) ----------------------------------------------------------------
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int = 1) -> dict[str, Any]:
         c = self.config
-        if max_len > c.n_positions and not c.mt_rotary:
-            from massivetext.errors import ConfigError
-
+        if max_len > c.n_positions:  # the rotary table has n_positions rows too
             raise ConfigError(f"prompt + new tokens = {max_len} exceeds the model's context of {c.n_positions}")
         B = input_ids.shape[0]
         cache = StaticKVCache(
@@ -307,8 +305,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
             h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")
             x = torch.addmm(bo, h, wo).add_(x)
         x = F.layer_norm(x, shape, t.ln_f.weight, t.ln_f.bias, eps)
-        logits = torch.mm(x, self.lm_head.weight.t())
-        return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
+        return self._true_vocab(torch.mm(x, self.lm_head.weight.t()))
 
     def _gen_step(self, tokens, state, start: int, position_ids, key_mask) -> torch.Tensor:
         """Logits (B, V) for the last of ``tokens`` (B, t) placed at [start, start+t); key_mask covers [0, start+t)."""
@@ -318,19 +315,15 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         if key_mask is not None:
             mask = padding_causal_mask(key_mask, tokens.shape[1], start)
         h = self.trunk(tokens, position_ids, mask, state["cache"], start)
-        logits = self.lm_head(h[:, -1])
-        return (
-            logits[..., : self.config.vocab_size] if self.config.padded_vocab_size != self.config.vocab_size else logits
-        )
+        return self._true_vocab(self.lm_head(h[:, -1]))
 
     def _gen_reorder(self, state, index: torch.Tensor) -> None:
         state["cache"].reorder(index)
 
-
-def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """HF's position ids under left padding: count of real tokens so far - 1 (pads get 1, never attended)."""
-    pos = attention_mask.long().cumsum(-1) - 1
-    return pos.masked_fill(attention_mask == 0, 1)
+    def _true_vocab(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits of the real vocabulary: the rows added to pad it to a multiple (for fast matmuls) are cut off."""
+        c = self.config
+        return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
 
 
 def padding_causal_mask(key_mask: torch.Tensor, q_len: int, start: int) -> torch.Tensor:

@@ -12,13 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from massivetext.errors import ConfigError
-from massivetext.models.base import PreTrainedModel, activation, init_weights
+from massivetext.models.base import activation, check_positions, init_weights
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import MarianConfig
-from massivetext.models.generation import GenerationMixin
-from massivetext.models.losses import token_loss
-from massivetext.models.modeling_outputs import Seq2SeqLMOutput
-from massivetext.models.t5 import shift_right
+from massivetext.models.seq2seq import EncoderDecoderLM
 
 
 def sinusoids(n_pos: int, dim: int) -> torch.Tensor:
@@ -124,11 +121,10 @@ class MarianModel(nn.Module):
         self.decoder = Stack(c, decoder=True)
 
 
-class MarianMTModel(PreTrainedModel, GenerationMixin):
+class MarianMTModel(EncoderDecoderLM):
     config_class = MarianConfig
     hf_architecture = "MarianMTModel"
     hf_ignored = [r"embed_positions\.weight$", r"^model\.(encoder|decoder)\.embed_tokens\.weight$"]
-    is_encoder_decoder = True
 
     def __init__(self, config: MarianConfig):
         super().__init__(config)
@@ -152,6 +148,7 @@ class MarianMTModel(PreTrainedModel, GenerationMixin):
         return self.model.shared
 
     def _embed(self, ids: torch.Tensor, stack: Stack, start: int = 0) -> torch.Tensor:
+        check_positions(start + ids.shape[1], self.config.max_position_embeddings, "Marian")
         x = self.model.shared(ids) * self.embed_scale
         x = x + stack.embed_positions.weight[start : start + ids.shape[1]].to(x.dtype)
         return F.dropout(x, self.config.dropout, True) if self.config.dropout and self.training else x
@@ -182,45 +179,21 @@ class MarianMTModel(PreTrainedModel, GenerationMixin):
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm_head(h) + self.final_logits_bias.to(h.dtype)
 
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        decoder_input_ids=None,
-        decoder_attention_mask=None,
-        labels=None,
-        encoder_outputs=None,
-        num_items_in_batch=None,
-        label_smoothing: float | None = None,
-        **_: Any,
-    ) -> Seq2SeqLMOutput:
-        enc = encoder_outputs if encoder_outputs is not None else self.encode(input_ids, attention_mask)
-        if decoder_input_ids is None:
-            decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
-        logits = self.head(self.decode(decoder_input_ids, enc, attention_mask, decoder_attention_mask))
-        loss = None
-        if labels is not None:
-            ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
-            loss = token_loss(logits, labels, num_items_in_batch, ls)
-        return Seq2SeqLMOutput(loss=loss, logits=logits, encoder_last_hidden_state=enc)
+    def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        attentions = [layer.encoder_attn for layer in self.model.decoder.layers]
+        return [(a.split(a.k_proj(enc)), a.split(a.v_proj(enc))) for a in attentions]
 
     # ---- generation hooks -----------------------------------------------------------------------------------------
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int) -> dict[str, Any]:
         c = self.config
         if max_len > c.max_position_embeddings:
             raise ConfigError(f"{max_len} decoder positions exceed max_position_embeddings={c.max_position_embeddings}")
-        enc = self.encode(input_ids, attention_mask)
-        if expand > 1:
-            enc = enc.repeat_interleave(expand, 0)
-            attention_mask = None if attention_mask is None else attention_mask.repeat_interleave(expand, 0)
-        cross_kv = []
-        for layer in self.model.decoder.layers:
-            a = layer.encoder_attn
-            cross_kv.append((a.split(a.k_proj(enc)), a.split(a.v_proj(enc))))
-        heads = c.decoder_attention_heads
-        cache = StaticKVCache(c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype, enc.device)
-        cross = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
-        return {"cache": cache, "cross_kv": cross_kv, "cross_mask": cross}
+        state = self._encode_for_generation(input_ids, attention_mask, expand)
+        enc, heads = state.pop("encoder_states"), c.decoder_attention_heads
+        state["cache"] = StaticKVCache(
+            c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype, enc.device
+        )
+        return state
 
     def _gen_step(self, tokens, state, start: int, position_ids=None, key_mask=None) -> torch.Tensor:
         st = self.model.decoder
@@ -229,6 +202,3 @@ class MarianMTModel(PreTrainedModel, GenerationMixin):
         for i, layer in enumerate(st.layers):
             x = layer(x, None, causal, state["cross_mask"], None, state["cross_kv"][i], state["cache"], i, start)
         return self.head(x[:, -1])
-
-    def _gen_reorder(self, state, index: torch.Tensor) -> None:
-        state["cache"].reorder(index)

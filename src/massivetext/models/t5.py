@@ -11,12 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from massivetext.models.base import PreTrainedModel, RMSNorm, activation
+from massivetext.models.base import RMSNorm, activation
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import T5Config
-from massivetext.models.generation import GenerationMixin
-from massivetext.models.losses import token_loss
-from massivetext.models.modeling_outputs import Seq2SeqLMOutput
+from massivetext.models.seq2seq import EncoderDecoderLM
 
 
 def relative_position_bucket(rel: torch.Tensor, bidirectional: bool, num_buckets: int, max_distance: int):
@@ -159,12 +157,11 @@ def _additive(mask_bool: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     )
 
 
-class T5ForConditionalGeneration(PreTrainedModel, GenerationMixin):
+class T5ForConditionalGeneration(EncoderDecoderLM):
     config_class = T5Config
     hf_architecture = "T5ForConditionalGeneration"
     # the original checkpoints carry copies of the shared embedding and an unused cross-attention bias table
     hf_ignored = [r"^(encoder|decoder)\.embed_tokens\.weight$", r"EncDecAttention\.relative_attention_bias"]
-    is_encoder_decoder = True
 
     def __init__(self, config: T5Config):
         super().__init__(config)
@@ -243,46 +240,23 @@ class T5ForConditionalGeneration(PreTrainedModel, GenerationMixin):
             h = h * (self.config.d_model**-0.5)
         return self.lm_head(h)
 
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        decoder_input_ids=None,
-        decoder_attention_mask=None,
-        labels=None,
-        encoder_outputs=None,
-        num_items_in_batch=None,
-        label_smoothing: float | None = None,
-        **_: Any,
-    ) -> Seq2SeqLMOutput:
-        enc = encoder_outputs if encoder_outputs is not None else self.encode(input_ids, attention_mask)
-        if decoder_input_ids is None:
-            decoder_input_ids = shift_right(labels, self.config.decoder_start_token_id, self.config.pad_token_id)
-        logits = self.head(self.decode(decoder_input_ids, enc, attention_mask, decoder_attention_mask))
-        loss = None
-        if labels is not None:
-            ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
-            loss = token_loss(logits, labels, num_items_in_batch, ls)
-        return Seq2SeqLMOutput(loss=loss, logits=logits, encoder_last_hidden_state=enc)
+    def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        attentions = [blk.layer[1].EncDecAttention for blk in self.decoder.block]
+        return [(a.split(a.k(enc)), a.split(a.v(enc))) for a in attentions]
 
     # ---- generation hooks -----------------------------------------------------------------------------------------
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int) -> dict[str, Any]:
-        enc = self.encode(input_ids, attention_mask)
-        if expand > 1:
-            enc = enc.repeat_interleave(expand, 0)
-            attention_mask = None if attention_mask is None else attention_mask.repeat_interleave(expand, 0)
         c = self.config
-        cross_kv = []
-        for blk in self.decoder.block:
-            att = blk.layer[1].EncDecAttention
-            cross_kv.append((att.split(att.k(enc)), att.split(att.v(enc))))
-        cache = StaticKVCache(c.num_decoder_layers, enc.shape[0], c.num_heads, max_len, c.d_kv, enc.dtype, enc.device)
+        state = self._encode_for_generation(input_ids, attention_mask, expand)
+        enc = state.pop("encoder_states")
+        state["cache"] = StaticKVCache(
+            c.num_decoder_layers, enc.shape[0], c.num_heads, max_len, c.d_kv, enc.dtype, enc.device
+        )
         # relative-position bias for every (query, key) pair of the decoder, made once; causal part added
         bias = self.decoder.bias_attention.position_bias(max_len, max_len).to(enc.dtype)
         causal = torch.ones(max_len, max_len, dtype=torch.bool, device=enc.device).tril()[None, None]
-        bias = bias + _additive(causal, enc.dtype)
-        cross = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
-        return {"cache": cache, "cross_kv": cross_kv, "bias": bias, "cross_mask": cross}
+        state["bias"] = bias + _additive(causal, enc.dtype)
+        return state
 
     def _gen_step(self, tokens, state, start: int, position_ids=None, key_mask=None) -> torch.Tensor:
         st = self.decoder
@@ -292,13 +266,3 @@ class T5ForConditionalGeneration(PreTrainedModel, GenerationMixin):
         for i, blk in enumerate(st.block):
             x = blk(x, mask, state["cross_mask"], None, state["cross_kv"][i], state["cache"], i, start)
         return self.head(st.final_layer_norm(x[:, -1]))
-
-    def _gen_reorder(self, state, index: torch.Tensor) -> None:
-        state["cache"].reorder(index)  # beams of one input share encoder states: cross K/V need no reorder
-
-
-def shift_right(labels: torch.Tensor, start_id: int, pad_id: int) -> torch.Tensor:
-    """Decoder inputs from labels: start token, then labels[:-1], -100 replaced by pad."""
-    out = labels.new_full(labels.shape, start_id)
-    out[:, 1:] = labels[:, :-1]
-    return out.masked_fill(out == -100, pad_id)

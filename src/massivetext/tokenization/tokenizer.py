@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
-from massivetext.errors import ConfigError, MissingFileError
+from massivetext.errors import ConfigError
 from massivetext.tokenization import chat_template as chat
 from massivetext.tokenization.batch_encoding import BatchEncoding, to_tensor
 from massivetext.tokenization.encode_options import (
@@ -37,7 +37,7 @@ from massivetext.tokenization.encode_options import (
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # the keys pad() fills (with the pad id, 0, the pad type id and 1) and that must make rectangular tensors
 _PADDED_KEYS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
-_MAX_CONFIGURED_COPIES = 16  # backends kept per tokenizer, one per padding and truncation setting in use
+_MAX_CONFIGURED_COPIES = 8  # backends kept per tokenizer, one per padding and truncation setting in use
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 # When a bare tokenizer.json comes without a config, these well-known tokens name their roles.
@@ -115,6 +115,18 @@ class FastTokenizer:
         missing = [t for t in declared if tokenizer.token_to_id(t) is None]
         if missing:
             tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (DataLoader workers, ``datasets.map`` with processes, its fingerprints): the configured copies
+        and their lock stay behind; the other side makes its own when it needs them."""
+        state = dict(self.__dict__)
+        del state["_copies_lock"], state["_configured_copies"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._copies_lock = threading.Lock()
+        self._configured_copies = {}
 
     # ------------------------------------------------------------------ vocabulary and special tokens
     @property
@@ -704,7 +716,8 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, path_or_name: str | os.PathLike, **kwargs: Any) -> FastTokenizer:
-        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name.
+        """Load from a local directory, a ``tokenizer.json`` or ``.model``/``.spm`` file, or a Hub name (resolved,
+        like model names, by ``models.hub.resolve``).
 
         Keyword arguments override ``tokenizer_config.json`` (``padding_side="left"``, ``model_max_length=512``,
         ``pad_token=...``); Hub options (``revision``, ``cache_dir``, ``token``) go to ``huggingface_hub``.
@@ -722,19 +735,6 @@ class AutoTokenizer:
                 return FastTokenizer.from_backend(Tokenizer.from_file(str(path)), kwargs, name_or_path=str(path))
             backend, defaults = convert.convert_file(path)
             return FastTokenizer.from_backend(backend, {**defaults, **kwargs}, name_or_path=str(path))
-        if os.sep in str(path_or_name) and str(path_or_name).count("/") > 1 or str(path_or_name).startswith("."):
-            raise MissingFileError(f"{path_or_name}: no such tokenizer directory or file")
-        return load_tokenizer_dir(_download(str(path_or_name), hub_options), **kwargs)
+        from massivetext.models.hub import resolve as resolve_checkpoint
 
-
-def _download(repo_id: str, options: dict[str, Any]) -> Path:
-    """Fetch a tokenizer's files from the Hugging Face Hub (only when the name is not a local path)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        patterns = [*TOKENIZER_FILES, "*.model", "*.spm", "vocab.json", "vocab.txt", "merges.txt"]
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, **options))
-    except Exception as e:
-        raise MissingFileError(
-            f"{repo_id}: not a local tokenizer directory, and fetching it from the Hugging Face Hub failed ({e})"
-        ) from e
+        return load_tokenizer_dir(resolve_checkpoint(path_or_name, "tokenizer", **hub_options), **kwargs)

@@ -1,7 +1,12 @@
 """`TrainingArguments`: the knobs of a training run, spelled as in `transformers` 4.x.
 
 Code written for `transformers.TrainingArguments` runs as written. Unknown names and contradictory settings raise
-`ConfigError` with a message that says what to change, instead of being silently ignored.
+`ConfigError` with a message that says what to change, instead of being silently ignored. Values of the wrong type
+(a YAML string where a number belongs) are converted by the field's type when they read as one, else rejected with
+the field's name.
+
+The arguments that transformers' scripts pass but that change nothing here are listed in `COMPATIBILITY_ONLY`, with
+why; setting one of them to something other than its default warns once per process.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ import dataclasses
 import difflib
 import json
 import os
+import types
+import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +30,25 @@ OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
 # transformers names that mean the same thing here, mapped to ours
 _ALIASES = {"evaluation_strategy": "eval_strategy", "no_cuda": "use_cpu"}
 
+# Accepted so that transformers scripts run unchanged, but without effect here: name -> (default, why it does nothing)
+COMPATIBILITY_ONLY: dict[str, tuple[Any, str]] = {
+    "do_train": (False, "transformers' example scripts read it; Trainer.train() trains whatever it is"),
+    "do_eval": (False, "scripts read it; evaluation follows eval_strategy and Trainer.evaluate()"),
+    "do_predict": (False, "scripts read it; call Trainer.predict() to predict"),
+    "overwrite_output_dir": (False, "output_dir is always written into; resume with resume_from_checkpoint"),
+    "run_name": (None, "only experiment trackers (wandb, mlflow) use it, and none is supported"),
+    "save_safetensors": (True, "checkpoints are always written as safetensors"),
+}
+_warned: set[str] = set()
 
-@dataclass
+
+@dataclass(init=False)
 class TrainingArguments:
-    """Arguments of `Trainer`; the names and defaults of `transformers.TrainingArguments` (4.x)."""
+    """Arguments of `Trainer`; the names and defaults of `transformers.TrainingArguments` (4.x).
+
+    Only `output_dir` may be given by position. transformers' old names (`evaluation_strategy`, `no_cuda`) are
+    accepted; an unknown name raises `ConfigError` suggesting the nearest known one.
+    """
 
     output_dir: str = "trainer_output"
     overwrite_output_dir: bool = False
@@ -93,8 +116,29 @@ class TrainingArguments:
     ddp_find_unused_parameters: bool | None = None
     # estimated MFU: peak FLOP/s of one device; None = look it up (CUDA) or assume 100 GFLOP/s per CPU thread
     peak_flops: float | None = None
+    # evaluation by generation (transformers' Seq2SeqTrainingArguments): predictions are generated token ids
+    predict_with_generate: bool = False
+    generation_max_length: int | None = None  # None: the model's generation_config / config max_length
+    generation_num_beams: int | None = None  # None: the model's default (greedy unless it says otherwise)
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > 1:
+            raise ConfigError("TrainingArguments: pass arguments by name (only output_dir may be positional)")
+        if args:
+            if "output_dir" in kwargs:
+                raise ConfigError("TrainingArguments: output_dir given both by position and by name")
+            kwargs["output_dir"] = args[0]
+        kwargs = _canonical_names(kwargs)
+        hints = _field_types()
+        for f in dataclasses.fields(self):
+            if f.name in kwargs:
+                value = _coerce(f.name, kwargs[f.name], hints[f.name])
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            else:
+                value = f.default_factory()  # type: ignore[misc]
+            setattr(self, f.name, value)
+        _warn_compatibility_only(self)
         self._check()
 
     # ---- construction helpers ---------------------------------------------------------------------------------
@@ -153,8 +197,12 @@ class TrainingArguments:
         unknown = targets - set(REPORTERS)
         if unknown:
             bad(f"report_to={sorted(unknown)} is not supported; use any of {', '.join(REPORTERS)}")
-        if self.logging_steps <= 0:
-            bad(f"logging_steps must be > 0, got {self.logging_steps}")
+        if self.logging_strategy == "steps" and self.logging_steps <= 0:
+            bad(f"logging_steps must be > 0 with logging_strategy='steps', got {self.logging_steps}")
+        if self.generation_max_length is not None and self.generation_max_length < 1:
+            bad(f"generation_max_length must be >= 1, got {self.generation_max_length}")
+        if self.generation_num_beams is not None and self.generation_num_beams < 1:
+            bad(f"generation_num_beams must be >= 1, got {self.generation_num_beams}")
         if self.save_strategy == "steps" and self.save_steps <= 0:
             bad(f"save_steps must be > 0 with save_strategy='steps', got {self.save_steps}")
         if self.save_total_limit is not None and self.save_total_limit < 1:
@@ -190,27 +238,85 @@ class TrainingArguments:
             self.logging_dir = os.path.join(self.output_dir, "runs")
 
 
-_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
-_dataclass_init = TrainingArguments.__init__
-
-
-def _init(self: TrainingArguments, *args: Any, **kwargs: Any) -> None:
-    """Accept transformers aliases, and turn unknown names into a ConfigError that suggests the nearest one."""
+def _canonical_names(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """transformers' old names mapped to ours; an unknown name is a ConfigError with the nearest known one."""
+    kwargs = dict(kwargs)
     for old, new in _ALIASES.items():
         if old in kwargs:
             if new in kwargs:
                 raise ConfigError(f"TrainingArguments: {old} and {new} are the same setting; give one")
             kwargs[new] = kwargs.pop(old)
-    unknown = sorted(set(kwargs) - _FIELDS)
+    known = {f.name for f in dataclasses.fields(TrainingArguments)}
+    unknown = sorted(set(kwargs) - known)
     if unknown:
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, _FIELDS, n=1)
+            close = difflib.get_close_matches(name, known, n=1)
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"TrainingArguments: unknown argument(s) {', '.join(hints)}")
-    if len(args) > 1:
-        raise ConfigError("TrainingArguments: pass arguments by name (only output_dir may be positional)")
-    _dataclass_init(self, *args, **kwargs)
+    return kwargs
 
 
-TrainingArguments.__init__ = _init  # type: ignore[method-assign]
+_TYPES: dict[str, Any] = {}
+
+
+def _field_types() -> dict[str, Any]:
+    if not _TYPES:  # the annotations are strings (postponed evaluation): resolve them once
+        _TYPES.update(typing.get_type_hints(TrainingArguments))
+    return _TYPES
+
+
+_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping",
+          list: "a list", type(None): "null"}  # fmt: skip
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """`value` as the field's type: kept when it already is one, converted when it reads as one, else ConfigError.
+
+    A config file or `--set` gives `max_steps: "10"` or `learning_rate: 1e-3` (YAML reads that as a string); they
+    become 10 and 0.001. `max_steps: "ten"` fails here, naming the field, instead of deep inside the Trainer.
+    """
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    kinds = [typing.get_origin(t) or t for t in options]
+    for kind in kinds:  # already of an accepted type (a bool is not a number here, an int is a float)
+        if kind is type(None) and value is None:
+            return value
+        if kind in (int, float) and isinstance(value, bool):
+            continue
+        if kind is float and isinstance(value, int) or kind is not type(None) and isinstance(value, kind):
+            return value
+    for kind in kinds:  # convert what reads as the type
+        converted = _convert(value, kind)
+        if converted is not None:
+            return converted
+    wanted = " or ".join(_WORDS.get(k, getattr(k, "__name__", str(k))) for k in kinds)
+    raise ConfigError(f"TrainingArguments: {name} must be {wanted}, got {value!r}")
+
+
+def _convert(value: Any, kind: Any) -> Any:
+    if isinstance(value, bool):
+        return None
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
+    if kind is float and isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    if kind is bool and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def _warn_compatibility_only(args: TrainingArguments) -> None:
+    for name, (default, why) in COMPATIBILITY_ONLY.items():
+        value = getattr(args, name)
+        if value != default and name not in _warned:
+            _warned.add(name)
+            warnings.warn(f"TrainingArguments: {name}={value!r} has no effect in MassiveText ({why})", stacklevel=3)

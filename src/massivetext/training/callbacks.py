@@ -34,6 +34,9 @@ class TrainerState:
     data_epoch: int = 0
     data_batches_consumed: int = 0
     data_state: dict[str, Any] | None = None
+    # every step's loss summed, and how many steps: the run's mean `train_loss`, which a resume continues
+    train_loss_sum: float = 0.0
+    train_loss_steps: int = 0
     is_world_process_zero: bool = True
 
     def to_dict(self) -> dict[str, Any]:

@@ -124,8 +124,14 @@ class DataCollatorForLanguageModeling:
     ):
         if return_tensors != "pt":
             raise ConfigError("DataCollatorForLanguageModeling: only return_tensors='pt' is supported")
-        if mlm and (tokenizer is None or getattr(tokenizer, "mask_token_id", None) is None):
-            raise ConfigError("mlm=True needs a tokenizer with a mask token; use mlm=False for causal LM training")
+        if mlm and tokenizer is None:
+            raise ConfigError("masked-LM training (mlm=True) needs the tokenizer (to mask tokens); pass tokenizer=")
+        if mlm and getattr(tokenizer, "mask_token_id", None) is None:
+            raise ConfigError(
+                "masked-LM training needs a tokenizer with a mask token and this one has none: add one with "
+                "tokenizer.add_special_tokens({'mask_token': '[MASK]'}), then grow the model's embeddings to "
+                "len(tokenizer) (model.resize_token_embeddings(len(tokenizer)), or build it with that vocab_size)"
+            )
         if not 0.0 < mlm_probability < 1.0:
             raise ConfigError(f"mlm_probability must be in (0, 1), got {mlm_probability}")
         self.tokenizer, self.mlm, self.mlm_probability = tokenizer, mlm, mlm_probability

@@ -1,4 +1,4 @@
-"""Getting examples to the Trainer: dataset preparation, the resumable rank-aware batch sampler, task detection.
+"""Getting examples to the Trainer: the resumable rank-aware batch sampler, task detection, the loss interface.
 
 The sampler draws one permutation per epoch from (seed, epoch) alone, cuts it into global batches of
 `per_device_batch_size * world_size` and gives each rank its slice, so that:
@@ -10,15 +10,11 @@ The sampler draws one permutation per epoch from (seed, epoch) alone, cuts it in
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.data import IterableDataset
-
-from massivetext.errors import ConfigError
-
-LABEL_COLUMNS = ("labels", "label", "label_ids", "shift_labels")
 
 
 class RankBatchSampler(torch.utils.data.Sampler[list[int]]):
@@ -83,60 +79,34 @@ def model_type_flags(model: torch.nn.Module) -> dict[str, bool]:
     return {"causal": causal and not masked, "masked": masked, "seq2seq": enc_dec}
 
 
-def forward_signature(model: torch.nn.Module) -> tuple[set[str], bool, bool]:
-    """(explicit forward parameter names, accepts **kwargs, honours num_items_in_batch / shift_labels in its loss).
+class ForwardSignature(NamedTuple):
+    params: set[str]  # the forward's named parameters
+    var_kw: bool  # it also takes **kwargs
+    honours_num_items: bool  # its loss is sum / num_items_in_batch when given that count (and takes shift_labels)
 
-    transformers models that compute the loss with `self.loss_function(..., **kwargs)` honour
-    `num_items_in_batch` and `shift_labels`; those that build their own `CrossEntropyLoss()` (T5, the classifiers)
-    average per batch, and the Trainer rescales their loss instead.
+
+def forward_signature(model: torch.nn.Module) -> ForwardSignature:
+    """What the model's forward takes, and whether its loss honours `num_items_in_batch`, asked of the model.
+
+    In order: a forward that names `num_items_in_batch` honours it (every MassiveText model does); a model that says
+    so with transformers' `accepts_loss_kwargs` attribute is believed; otherwise a forward with `**kwargs` honours it
+    when its code calls `self.loss_function` (transformers' shared loss, which takes `num_items_in_batch`), read from
+    the compiled function's attribute names, not its source text. transformers' own fallback (any `**kwargs` means
+    yes) would be wrong for T5 and BERT, which take `**kwargs` but average their own `CrossEntropyLoss()` per batch:
+    for those the Trainer rescales the batch mean instead.
     """
-    fwd = model.forward
-    params = inspect.signature(fwd).parameters
+    params = inspect.signature(model.forward).parameters
     names = {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    honours = "num_items_in_batch" in names
-    if not honours and var_kw:
-        try:
-            honours = "self.loss_function(" in inspect.getsource(type(model).forward)
-        except (OSError, TypeError):
-            honours = False
-    return names, var_kw, honours
-
-
-def prepare_dataset(dataset: Any, tokenizer: Any, model_params: set[str], max_length: int | None, remove_unused: bool):
-    """Lists of strings and text datasets get tokenized; unused columns of HF datasets are dropped."""
-    if dataset is None:
-        return None
-    if isinstance(dataset, Sequence) and not isinstance(dataset, str) and dataset and isinstance(dataset[0], str):
-        import datasets
-
-        dataset = datasets.Dataset.from_dict({"text": list(dataset)})
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        return dataset
-    if not isinstance(dataset, datasets.Dataset):
-        return dataset
-    columns = dataset.column_names
-    if "input_ids" not in columns:
-        text_cols = [c for c in columns if dataset.features[c].dtype == "string"]
-        if not text_cols:
-            raise ConfigError(f"dataset has neither an 'input_ids' column nor a text column (columns: {columns})")
-        if tokenizer is None:
-            raise ConfigError(f"dataset holds raw text (column {text_cols[0]!r}); pass tokenizer= to tokenize it")
-        col = "text" if "text" in text_cols else text_cols[0]
-        limit = max_length or min(int(getattr(tokenizer, "model_max_length", 1024) or 1024), 1024)
-
-        def encode(batch: dict[str, list]) -> dict[str, list]:
-            return dict(tokenizer(batch[col], truncation=True, max_length=limit))
-
-        dataset = dataset.map(encode, batched=True, remove_columns=[col])
-        columns = dataset.column_names
-    if remove_unused:
-        keep = (model_params | set(LABEL_COLUMNS) | {"special_tokens_mask"}) & set(columns)
-        if "input_ids" in keep:
-            dataset = dataset.remove_columns([c for c in columns if c not in keep])
-    return dataset
+    declared = getattr(model, "accepts_loss_kwargs", None)
+    if "num_items_in_batch" in names:
+        honours = True
+    elif isinstance(declared, bool):
+        honours = declared and var_kw
+    else:
+        code = getattr(inspect.unwrap(type(model).forward), "__code__", None)
+        honours = var_kw and code is not None and "loss_function" in code.co_names
+    return ForwardSignature(names, var_kw, honours)
 
 
 def count_items(batch: dict[str, torch.Tensor], causal: bool) -> torch.Tensor:

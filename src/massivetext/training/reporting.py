@@ -50,11 +50,16 @@ def peak_flops(device: torch.device, override: float | None = None) -> tuple[flo
 
 
 class MetricsWriter:
-    """Appends every log record to `metrics.jsonl` and mirrors scalars to TensorBoard when enabled."""
+    """Appends every log record to `metrics.jsonl` and mirrors scalars to TensorBoard when enabled.
 
-    def __init__(self, output_dir: str, logging_dir: str, tensorboard: bool):
+    `keep_through=N` (a resume from step N) first drops the rows of steps after N, which the resumed run redoes.
+    """
+
+    def __init__(self, output_dir: str, logging_dir: str, tensorboard: bool, keep_through: int | None = None):
         os.makedirs(output_dir, exist_ok=True)
         self.path = Path(output_dir) / "metrics.jsonl"
+        if keep_through is not None and self.path.exists():
+            truncate_metrics(self.path, keep_through)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         self._tb = None
         if tensorboard:
@@ -82,6 +87,29 @@ class MetricsWriter:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def truncate_metrics(path: Path, keep_through: int) -> int:
+    """Drop the rows of `path` whose step is after `keep_through` (atomically); return how many were dropped."""
+    kept, dropped = [], 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):  # a torn last line (the run was killed mid-write)
+                dropped += 1
+                continue
+            try:
+                step = json.loads(line).get("step")
+            except (ValueError, AttributeError):
+                step = None
+            if isinstance(step, (int, float)) and step > keep_through:
+                dropped += 1
+            else:
+                kept.append(line)
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+    return dropped
 
 
 def plot_loss_curve(log_history: list[dict[str, Any]], path: str | Path) -> Path | None:

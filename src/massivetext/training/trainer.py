@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import time
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -44,17 +43,23 @@ from massivetext.training.collators import (
     DataCollatorWithPadding,
     DefaultDataCollator,
 )
-from massivetext.training.data import (
-    RankBatchSampler,
-    count_items,
-    forward_signature,
-    is_iterable,
-    model_type_flags,
-    prepare_dataset,
+from massivetext.training.data import RankBatchSampler, count_items, forward_signature, is_iterable, model_type_flags
+from massivetext.training.eval_loop import (
+    EvalStep,
+    PredictionOutput,
+    evaluation_loop,
+    generate_predictions,
+    generation_length,
+    pad_to,
 )
-from massivetext.training.eval_loop import PredictionOutput, eval_loop
+from massivetext.training.loop_state import StepPlan, TrainingRun
+from massivetext.training.loop_state import every as _every
+from massivetext.training.prepare import model_max_length, prepare_dataset
 from massivetext.training.reporting import MetricsWriter, peak_flops, plot_loss_curve
 from massivetext.training.schedule import get_scheduler
+from massivetext.training.seed import set_seed
+
+__all__ = ["Trainer", "TrainOutput", "set_seed"]
 
 
 class TrainOutput(NamedTuple):
@@ -63,41 +68,37 @@ class TrainOutput(NamedTuple):
     metrics: dict[str, float]
 
 
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
 class Trainer:
     """Train and evaluate a model; `transformers.Trainer`'s constructor and main methods."""
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: torch.nn.Module | None = None,
         args: TrainingArguments | dict | None = None,
         train_dataset: Any = None,
         eval_dataset: Any = None,
         data_collator: Any = None,
         tokenizer: Any = None,
-        compute_metrics: Any = None,
+        compute_metrics: Callable[[Any], dict[str, Any]] | None = None,
         callbacks: list | None = None,
         processing_class: Any = None,
+        model_init: Callable[[], torch.nn.Module] | None = None,
     ):
-        if model is None:
-            raise ConfigError("Trainer needs a model")
         self.args = TrainingArguments.from_dict(args) if isinstance(args, dict) else (args or TrainingArguments())
+        # as transformers: seed first, so that a model built by model_init is the same for the same seed
+        set_seed(self.args.seed)
+        self.model_init = model_init
+        if model is None:
+            if model_init is None:
+                raise ConfigError("Trainer needs a model (or a model_init that builds one)")
+            model = self._call_model_init()
         self.tokenizer = tokenizer if tokenizer is not None else processing_class
         self._setup_distributed()
         if self.args.fp16 and self.device.type != "cuda":
             raise ConfigError("fp16=True needs a CUDA device; on CPU use bf16=True")
-        self.model = model.to(self.device)
-        self.flags = model_type_flags(model)
-        self._params, self._var_kw, self._honours_num_items = forward_signature(model)
-        self.train_dataset = self._prepare(train_dataset)
-        self.eval_dataset = self._prepare(eval_dataset)
+        self._set_model(model)
+        self.train_dataset = self._prepare(train_dataset, "train")
+        self.eval_dataset = self._prepare(eval_dataset, "eval")
         self.data_collator = data_collator if data_collator is not None else self._default_collator()
         self.compute_metrics = compute_metrics
         self.callback_handler = CallbackHandler(callbacks)
@@ -110,6 +111,17 @@ class Trainer:
         self.control = self.callback_handler.call("on_init_end", self.args, self.state, self.control)
 
     # ---- setup ------------------------------------------------------------------------------------------------
+    def _call_model_init(self) -> torch.nn.Module:
+        model = self.model_init()
+        if model is None:
+            raise ConfigError("model_init returned None; it must return the model to train")
+        return model
+
+    def _set_model(self, model: torch.nn.Module) -> None:
+        self.model = model.to(self.device)
+        self.flags = model_type_flags(model)
+        self._signature = forward_signature(model)
+
     def _setup_distributed(self) -> None:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -127,17 +139,18 @@ class Trainer:
     def is_world_process_zero(self) -> bool:
         return self.rank == 0
 
-    def _prepare(self, dataset: Any) -> Any:
+    def _prepare(self, dataset: Any, role: str) -> Any:
         return prepare_dataset(
-            dataset, self.tokenizer, self._params, self.args.max_seq_length, self.args.remove_unused_columns
-        )
+            dataset, self.tokenizer, self._signature.params, self.args.max_seq_length, self.args.remove_unused_columns,
+            model_length=model_max_length(self.model), causal=self.flags["causal"], role=role,
+        )  # fmt: skip
 
     def _default_collator(self) -> Any:
         tok = self.tokenizer
         if self.flags["causal"]:
             return DataCollatorForLanguageModeling(tok, mlm=False)
-        if self.flags["masked"] and tok is not None and getattr(tok, "mask_token_id", None) is not None:
-            return DataCollatorForLanguageModeling(tok, mlm=True)
+        if self.flags["masked"] and tok is not None:
+            return DataCollatorForLanguageModeling(tok, mlm=True)  # says how to add a missing mask token
         if self.flags["seq2seq"] and tok is not None:
             return DataCollatorForSeq2Seq(tok, model=self.model)
         return DataCollatorWithPadding(tok) if tok is not None else DefaultDataCollator()
@@ -195,7 +208,7 @@ class Trainer:
         return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     def _model_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
-        allowed = self._params | ({"shift_labels"} if self._var_kw else set())
+        allowed = self._signature.params | ({"shift_labels"} if self._signature.var_kw else set())
         return {k: v for k, v in batch.items() if k in allowed}
 
     def compute_loss(
@@ -204,10 +217,11 @@ class Trainer:
         """Sum of the batch's token losses divided by `num_items` (the count over the whole window)."""
         inputs = self._model_inputs(batch)
         targets = batch.get("shift_labels", batch.get("labels"))
-        if smoothing > 0 and "label_smoothing" in self._params:  # the model smooths its own loss (MassiveText)
+        params, honours = self._signature.params, self._signature.honours_num_items
+        if smoothing > 0 and "label_smoothing" in params:  # the model smooths its own loss (MassiveText)
             inputs["label_smoothing"], smoothing = smoothing, 0.0
         own = targets is not None and not targets.is_floating_point() and (
-            smoothing > 0 or ("shift_labels" in batch and "shift_labels" not in self._params and not self._honours_num_items)
+            smoothing > 0 or ("shift_labels" in batch and "shift_labels" not in params and not honours)
         )  # fmt: skip
         if own:  # compute the loss here: label smoothing, or shifted targets the model cannot take
             inputs.pop("labels", None)
@@ -221,9 +235,9 @@ class Trainer:
                 ignore_index=-100, reduction="sum", label_smoothing=smoothing,
             ) / num_items  # fmt: skip
             return loss, out
-        if "shift_labels" in batch and "shift_labels" not in self._params:
+        if "shift_labels" in batch and "shift_labels" not in params:
             inputs["labels"] = batch["shift_labels"]  # transformers: loss runs only when labels is given
-        if self._honours_num_items:
+        if honours:
             out = model(**inputs, num_items_in_batch=num_items)
             return out.loss if hasattr(out, "loss") else out["loss"], out
         out = model(**inputs)
@@ -231,32 +245,52 @@ class Trainer:
         # the model averaged over this batch: turn its mean into this batch's share of the window mean
         return loss * (count_items(batch, self.flags["causal"]).to(loss.device) / num_items), out
 
-    # ---- training ---------------------------------------------------------------------------------------------
-    def _num_steps(self, loader_len: int | None) -> tuple[int, int | None]:
-        a = self.args
-        if loader_len is None:
-            if a.max_steps <= 0:
-                raise ConfigError("the training dataset has no length (iterable); set max_steps")
-            return a.max_steps, None
-        per_epoch = max(1, math.ceil(loader_len / a.gradient_accumulation_steps))
-        total = a.max_steps if a.max_steps > 0 else math.ceil(a.num_train_epochs * per_epoch)
-        return total, per_epoch
-
-    def _every(self, value: float | None, total: int) -> int:
-        if value is None:
-            return 0
-        return max(1, math.ceil(value * total)) if value < 1 else int(value)
-
+    # ---- training: set-up, epochs of optimizer steps, the log/evaluate/save decisions, the end ----------------
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
+        """Train to `max_steps` (or `num_train_epochs`), resuming from a checkpoint when asked."""
+        run = self._setup_training(resume_from_checkpoint, kwargs)
+        while not run.stop:
+            self._train_epoch(run)
+        return self._finish_training(run)
+
+    def _setup_training(self, resume_from_checkpoint: str | bool | None, kwargs: dict[str, Any]) -> TrainingRun:
+        """Seed, (re)build the model, plan the steps, create optimizer and schedule, resume, wrap, open the logs."""
         if kwargs:
             raise ConfigError(f"Trainer.train: unknown argument(s) {sorted(kwargs)}")
         if self.train_dataset is None:
             raise ConfigError("Trainer.train needs a train_dataset")
         a = self.args
-        resume = resume_from_checkpoint if resume_from_checkpoint is not None else a.resume_from_checkpoint
         set_seed(a.seed)
+        if self.model_init is not None:  # as transformers: a fresh model drawn from the seed, for every train()
+            self._set_model(self._call_model_init())
+        self._prepare_model_for_training()
+        plan = self._plan_steps()
+        self.create_optimizer()
+        warmup = a.warmup_steps or math.ceil(a.warmup_ratio * plan.max_steps)
+        self.lr_scheduler = get_scheduler(
+            a.lr_scheduler_type, self.optimizer, warmup, plan.max_steps, a.lr_scheduler_kwargs
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if a.fp16 else None
+        self.state = TrainerState(
+            max_steps=plan.max_steps, logging_steps=a.logging_steps, eval_steps=a.eval_steps, save_steps=a.save_steps,
+            train_batch_size=a.per_device_train_batch_size, is_world_process_zero=self.is_world_process_zero(),
+            num_train_epochs=math.ceil(plan.max_steps / plan.steps_per_epoch) if plan.steps_per_epoch else 0,
+        )  # fmt: skip
+        resume = resume_from_checkpoint if resume_from_checkpoint is not None else a.resume_from_checkpoint
+        if resume:
+            self._resume_from(resume, plan)
+        run = TrainingRun(plan=plan, device=self.device, **self._wrap_model())
+        run.log_every, run.eval_every = _every(a.logging_steps, plan.max_steps), _every(a.eval_steps, plan.max_steps)
+        run.save_every = _every(a.save_steps, plan.max_steps)
+        run.params = [p for p in self.model.parameters() if p.requires_grad]
+        self._begin_reporting(run, resumed=bool(resume))
+        self.control = self.callback_handler.call("on_train_begin", a, self.state, self.control)
+        run.stop = self.state.global_step >= plan.max_steps
+        return run
+
+    def _prepare_model_for_training(self) -> None:
         model = self.model
-        if a.gradient_checkpointing:
+        if self.args.gradient_checkpointing:
             # transformers >= 5.2x renamed it activation_checkpointing_enable (the old name warns)
             enable = getattr(model, "activation_checkpointing_enable", None) or getattr(
                 model, "gradient_checkpointing_enable", None
@@ -267,188 +301,230 @@ class Trainer:
             if hasattr(getattr(model, "config", None), "use_cache"):
                 model.config.use_cache = False
         model.train()
+
+    def _plan_steps(self) -> StepPlan:
+        """How many optimizer steps, and how many micro-batches one pass over the data gives (None: a stream)."""
+        a = self.args
         iterable = is_iterable(self.train_dataset)
         drop_last = a.dataloader_drop_last or self.world_size > 1
-        bs, ga = a.per_device_train_batch_size, a.gradient_accumulation_steps
+        bs = a.per_device_train_batch_size
         loader_len = None if iterable else len(self._loader(self.train_dataset, bs, shuffle=True, drop=drop_last))
         if loader_len == 0:
             raise ConfigError(
                 f"the training dataset ({len(self.train_dataset)} examples) gives no batch of "
                 f"{bs} x {self.world_size} process(es) with drop_last={drop_last}"
             )
-        max_steps, steps_per_epoch = self._num_steps(loader_len)
-        optimizer = self.create_optimizer()
-        warmup = a.warmup_steps or math.ceil(a.warmup_ratio * max_steps)
-        self.lr_scheduler = get_scheduler(a.lr_scheduler_type, optimizer, warmup, max_steps, a.lr_scheduler_kwargs)
-        self.scaler = torch.amp.GradScaler("cuda") if a.fp16 else None
+        if loader_len is None:
+            if a.max_steps <= 0:
+                raise ConfigError("the training dataset has no length (iterable); set max_steps")
+            return StepPlan(a.max_steps, None, None, iterable, drop_last)
+        per_epoch = max(1, math.ceil(loader_len / a.gradient_accumulation_steps))
+        total = a.max_steps if a.max_steps > 0 else math.ceil(a.num_train_epochs * per_epoch)
+        return StepPlan(total, per_epoch, loader_len, iterable, drop_last)
 
-        state = self.state = TrainerState(
-            max_steps=max_steps, logging_steps=a.logging_steps, eval_steps=a.eval_steps, save_steps=a.save_steps,
-            train_batch_size=bs, is_world_process_zero=self.is_world_process_zero(),
-            num_train_epochs=math.ceil(max_steps / steps_per_epoch) if steps_per_epoch else 0,
+    def _resume_from(self, resume: str | bool, plan: StepPlan) -> None:
+        """Model, optimizer, schedule, scaler, RNG and the trainer state (data position included) from a checkpoint."""
+        out = self.args.output_dir
+        ckpt = latest_checkpoint(out) if resume is True else Path(str(resume))
+        if ckpt is None or not Path(ckpt).is_dir():
+            raise MissingFileError(f"no checkpoint to resume from in {out if resume is True else resume}")
+        saved = load_checkpoint(
+            Path(ckpt), model=self.model, optimizer=self.optimizer, scheduler=self.lr_scheduler, scaler=self.scaler,
+            rank=self.rank, world_size=self.world_size,
         )  # fmt: skip
-        if resume:
-            ckpt = latest_checkpoint(a.output_dir) if resume is True else Path(resume)
-            if ckpt is None or not Path(ckpt).is_dir():
-                raise MissingFileError(f"no checkpoint to resume from in {a.output_dir if resume is True else resume}")
-            saved = load_checkpoint(
-                Path(ckpt), model=model, optimizer=optimizer, scheduler=self.lr_scheduler, scaler=self.scaler,
-                rank=self.rank, world_size=self.world_size,
-            )  # fmt: skip
-            state = self.state = TrainerState.from_dict({**saved, "max_steps": max_steps})
-            if iterable and state.data_state is not None and hasattr(self.train_dataset, "load_state_dict"):
-                self.train_dataset.load_state_dict(state.data_state)
+        self.state = TrainerState.from_dict({**saved, "max_steps": plan.max_steps})
+        data_state = self.state.data_state
+        if plan.iterable and data_state is not None and hasattr(self.train_dataset, "load_state_dict"):
+            self.train_dataset.load_state_dict(data_state)
 
-        fwd: Any = model
+    def _wrap_model(self) -> dict[str, Any]:
+        """The module that is called for training (DDP, then torch.compile) and the one that knows `no_sync`."""
+        fwd: Any = self.model
         if self.world_size > 1:
             ddp_kw = {"device_ids": [self.device.index]} if self.device.type == "cuda" else {}
             fwd = torch.nn.parallel.DistributedDataParallel(
-                model, find_unused_parameters=bool(a.ddp_find_unused_parameters), **ddp_kw
+                fwd, find_unused_parameters=bool(self.args.ddp_find_unused_parameters), **ddp_kw
             )
         ddp = fwd
-        if a.torch_compile:
+        if self.args.torch_compile:
             fwd = torch.compile(fwd)
+        return {"forward": fwd, "ddp": ddp}
 
+    def _begin_reporting(self, run: TrainingRun, resumed: bool) -> None:
+        a, state = self.args, self.state
+        run.peak_flops, self.peak_flops_source = peak_flops(self.device, a.peak_flops)
         rank0 = self.is_world_process_zero()
         if rank0:
-            self._writer = MetricsWriter(a.output_dir, a.logging_dir, "tensorboard" in a.report_targets)
-        peak, self.peak_flops_source = peak_flops(self.device, a.peak_flops)
-        if self._writer is not None:  # the MFU's denominator, stated once at the top of the metrics file
+            keep_through = state.global_step if resumed else None  # rows of the steps about to be redone go
+            self._writer = MetricsWriter(a.output_dir, a.logging_dir, "tensorboard" in a.report_targets, keep_through)
+            # the MFU's denominator, stated once at the top of this run's part of the metrics file
             self._writer.write(
                 {
                     "event": "train_begin",
                     "step": state.global_step,
                     "world_size": self.world_size,
-                    "peak_flops_per_device": peak,
+                    "peak_flops_per_device": run.peak_flops,
                     "peak_flops_assumption": self.peak_flops_source,
                 }
             )
-        log_every, eval_every = self._every(a.logging_steps, max_steps), self._every(a.eval_steps, max_steps)
-        save_every = self._every(a.save_steps, max_steps)
-        bar = tqdm(total=max_steps, initial=state.global_step, disable=not rank0 or a.disable_tqdm, desc="train")
-        self.control = self.callback_handler.call("on_train_begin", a, state, self.control)
+        run.bar = tqdm(
+            total=run.plan.max_steps, initial=state.global_step, disable=not rank0 or a.disable_tqdm, desc="train"
+        )
 
-        params = [p for p in model.parameters() if p.requires_grad]
-        run_loss = torch.zeros((), device=self.device)  # summed step losses since the last log (no per-step sync)
-        run_steps, run_tokens, t_log = 0, 0, time.perf_counter()
-        total_loss, total_steps, seq_len, grad_norm = 0.0, 0, 0, torch.zeros(())
-        stop = state.global_step >= max_steps
-        while not stop:
-            epoch = state.data_epoch
-            if iterable:
-                loader = self._loader(self.train_dataset, bs, shuffle=False, epoch=epoch)
-            else:
-                loader = self._loader(
-                    self.train_dataset, bs, shuffle=True, epoch=epoch, skip=state.data_batches_consumed,
-                    drop=drop_last,
-                )  # fmt: skip
-            batches = iter(loader)
-            steps_before = state.global_step
-            self.control = self.callback_handler.call("on_epoch_begin", a, state, self.control)
-            while True:
-                window = [self._to_device(b) for b in islice(batches, ga)]
-                if not window:
-                    break
-                self.control = self.callback_handler.call("on_step_begin", a, state, self.control)
-                num_items = sum(count_items(b, self.flags["causal"]).to(self.device) for b in window)
-                if self.world_size > 1:
-                    dist.all_reduce(num_items)
-                num_items = num_items.clamp(min=1)
-                step_loss = torch.zeros((), device=self.device)
-                for i, batch in enumerate(window):
-                    sync = i == len(window) - 1 or self.world_size == 1
-                    ctx = contextlib.nullcontext() if sync else ddp.no_sync()
-                    with ctx:
-                        with self._autocast():
-                            # [0]: drop the outputs now, so the logits are not kept alive through backward
-                            loss = self.compute_loss(fwd, batch, num_items, a.label_smoothing_factor)[0]
-                        # DDP averages gradients over ranks; the loss is already a share of the global mean
-                        scaled = loss * self.world_size
-                        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-                    step_loss += loss.detach()
-                    seq_len = batch["input_ids"].shape[-1] if "input_ids" in batch else seq_len
-                    run_tokens += batch["input_ids"].numel() * self.world_size if "input_ids" in batch else 0
-                if self.scaler:
-                    self.scaler.unscale_(optimizer)
-                max_norm = a.max_grad_norm if a.max_grad_norm else float("inf")
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                if self.scaler:
-                    self.scaler.step(optimizer)
-                    self.scaler.update()
-                else:
-                    optimizer.step()
-                lr = self.lr_scheduler.get_last_lr()[0]
-                self.lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                if self.world_size > 1:
-                    dist.all_reduce(step_loss)
-                run_loss += step_loss
-                run_steps += 1
-                state.global_step += 1
-                state.data_batches_consumed += len(window)
-                state.num_input_tokens_seen += sum(b["input_ids"].numel() for b in window if "input_ids" in b)
-                if steps_per_epoch:
-                    state.epoch = epoch + min(1.0, state.data_batches_consumed / max(1, loader_len))
-                if iterable and hasattr(self.train_dataset, "state_dict"):
-                    state.data_state = self.train_dataset.state_dict()
-                bar.update(1)
-                self.control = self.callback_handler.call("on_step_end", a, state, self.control)
-                done = state.global_step >= max_steps
-                if state.global_step % log_every == 0 or done or (a.logging_first_step and state.global_step == 1):
-                    elapsed = time.perf_counter() - t_log
-                    mean_loss = run_loss.item() / run_steps
-                    total_loss += run_loss.item()
-                    total_steps += run_steps
-                    tps = run_tokens / max(elapsed, 1e-9)
-                    fpt = self._flops_per_token(seq_len)
-                    record = {
-                        "loss": mean_loss,
-                        "learning_rate": lr,
-                        "grad_norm": float(grad_norm),
-                        "tokens_per_second": tps,
-                        "mfu": tps * fpt / (peak * self.world_size),
-                        "epoch": state.epoch,
-                    }
-                    self.log(record)
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
-                    run_loss.zero_()
-                    run_steps, run_tokens, t_log = 0, 0, time.perf_counter()
-                t_aside = time.perf_counter()  # eval and save time is not training time (tokens/s, MFU)
-                if a.eval_strategy == "steps" and eval_every and state.global_step % eval_every == 0:
-                    self.evaluate()
-                    model.train()
-                save_now = a.save_strategy == "steps" and (state.global_step % save_every == 0 or done)
-                if save_now or self.control.should_save:
-                    self._save_checkpoint()
-                    self.control.should_save = False
-                t_log += time.perf_counter() - t_aside
-                if done or self.control.should_training_stop:
-                    stop = True
-                    break
-            else_exhausted = not stop
-            if else_exhausted and state.global_step == steps_before and state.data_batches_consumed == 0:
-                raise ConfigError("the training dataset gave no batch in a whole pass (an empty stream?)")
-            self.control = self.callback_handler.call("on_epoch_end", a, state, self.control)
-            if else_exhausted or (state.data_batches_consumed >= (loader_len or 0) and not iterable):
-                if a.eval_strategy == "epoch":
-                    self.evaluate()
-                    model.train()
-                if a.save_strategy == "epoch":
-                    self._save_checkpoint()
-                state.data_epoch += 1
-                state.data_batches_consumed = 0
-                if iterable and hasattr(self.train_dataset, "state_dict"):
-                    state.data_state = None  # a new pass over the stream
-            stop = stop or self.control.should_training_stop or state.global_step >= max_steps
-        bar.close()
-        if run_steps:  # steps after the last log (only if training stopped early)
-            total_loss += run_loss.item()
-            total_steps += run_steps
+    def _train_epoch(self, run: TrainingRun) -> None:
+        """Optimizer steps over (the rest of) one pass of the data, until it ends or training should stop."""
+        state, ga = self.state, self.args.gradient_accumulation_steps
+        batches = iter(self._epoch_loader(run))
+        steps_before = state.global_step
+        self.control = self.callback_handler.call("on_epoch_begin", self.args, state, self.control)
+        exhausted = True
+        while window := [self._to_device(b) for b in islice(batches, ga)]:
+            self.control = self.callback_handler.call("on_step_begin", self.args, state, self.control)
+            self._optimizer_step(run, window)
+            self.control = self.callback_handler.call("on_step_end", self.args, state, self.control)
+            if self._log_evaluate_save(run):
+                exhausted = False
+                break
+        self._end_epoch(run, exhausted, steps_before)
+
+    def _epoch_loader(self, run: TrainingRun) -> Any:
+        state, bs = self.state, self.args.per_device_train_batch_size
+        if run.plan.iterable:
+            return self._loader(self.train_dataset, bs, shuffle=False, epoch=state.data_epoch)
+        return self._loader(
+            self.train_dataset, bs, shuffle=True, epoch=state.data_epoch, skip=state.data_batches_consumed,
+            drop=run.plan.drop_last,
+        )  # fmt: skip
+
+    def _optimizer_step(self, run: TrainingRun, window: list[dict[str, torch.Tensor]]) -> None:
+        """Forward/backward over the window's micro-batches (loss = mean over the window's tokens), clip, step."""
+        num_items = sum(count_items(b, self.flags["causal"]).to(self.device) for b in window)
+        if self.world_size > 1:
+            dist.all_reduce(num_items)
+        num_items = num_items.clamp(min=1)
+        step_loss = torch.zeros((), device=self.device)
+        for i, batch in enumerate(window):
+            step_loss += self._forward_backward(run, batch, num_items, sync=i == len(window) - 1)
+            if "input_ids" in batch:
+                run.seq_len = batch["input_ids"].shape[-1]
+                run.tokens += batch["input_ids"].numel() * self.world_size
+        self._clip_and_step(run)
+        if self.world_size > 1:
+            dist.all_reduce(step_loss)
+        run.loss += step_loss
+        run.steps += 1
+        state = self.state
+        state.global_step += 1
+        state.data_batches_consumed += len(window)
+        state.num_input_tokens_seen += sum(b["input_ids"].numel() for b in window if "input_ids" in b)
+        if run.plan.steps_per_epoch:
+            state.epoch = state.data_epoch + min(1.0, state.data_batches_consumed / max(1, run.plan.loader_len))
+        if run.plan.iterable and hasattr(self.train_dataset, "state_dict"):
+            state.data_state = self.train_dataset.state_dict()
+        run.bar.update(1)
+
+    def _forward_backward(self, run: TrainingRun, batch: dict[str, Any], num_items: torch.Tensor, sync: bool):
+        """One micro-batch; gradients are all-reduced (DDP) only on the window's last one."""
+        ctx = contextlib.nullcontext() if sync or self.world_size == 1 else run.ddp.no_sync()
+        with ctx:
+            with self._autocast():
+                # [0]: drop the outputs now, so the logits are not kept alive through backward
+                loss = self.compute_loss(run.forward, batch, num_items, self.args.label_smoothing_factor)[0]
+            # DDP averages gradients over ranks; the loss is already a share of the global mean
+            scaled = loss * self.world_size
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return loss.detach()
+
+    def _clip_and_step(self, run: TrainingRun) -> None:
+        optimizer = self.optimizer
+        if self.scaler:
+            self.scaler.unscale_(optimizer)
+        max_norm = self.args.max_grad_norm if self.args.max_grad_norm else float("inf")
+        run.grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm)
+        if self.scaler:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        run.lr = self.lr_scheduler.get_last_lr()[0]
+        self.lr_scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _log_evaluate_save(self, run: TrainingRun) -> bool:
+        """After a step: log, evaluate and save when due; True when training should stop now."""
+        a, step = self.args, self.state.global_step
+        done = step >= run.plan.max_steps
+        first = a.logging_first_step and step == 1
+        due = a.logging_strategy == "steps" and (step % run.log_every == 0 or done)
+        if run.steps and (due or first or self.control.should_log):
+            self._log_training(run)
+        t_aside = time.perf_counter()  # eval and save time is not training time (tokens/s, MFU)
+        eval_due = a.eval_strategy == "steps" and run.eval_every and step % run.eval_every == 0
+        if eval_due or self.control.should_evaluate:
+            self._evaluate_during_training()
+        if (a.save_strategy == "steps" and (step % run.save_every == 0 or done)) or self.control.should_save:
+            self._save_checkpoint(run)
+        run.t_log += time.perf_counter() - t_aside
+        return done or self.control.should_training_stop
+
+    def _log_training(self, run: TrainingRun) -> None:
+        """One row of training numbers over the steps since the last one; folds their loss into the run total."""
+        elapsed = time.perf_counter() - run.t_log
+        loss_sum = run.loss.item()
+        self.state.train_loss_sum += loss_sum
+        self.state.train_loss_steps += run.steps
+        tps = run.tokens / max(elapsed, 1e-9)
+        record = {
+            "loss": loss_sum / run.steps,
+            "learning_rate": run.lr,
+            "grad_norm": float(run.grad_norm),
+            "tokens_per_second": tps,
+            "mfu": tps * self._flops_per_token(run.seq_len) / (run.peak_flops * self.world_size),
+            "epoch": self.state.epoch,
+        }
+        self.control.should_log = False
+        self.log(record)
+        run.bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{run.lr:.2e}")
+        run.reset_window()
+
+    def _evaluate_during_training(self) -> None:
+        self.control.should_evaluate = False
+        self.evaluate()
+        self.model.train()
+
+    def _end_epoch(self, run: TrainingRun, exhausted: bool, steps_before: int) -> None:
+        """The pass ended (data exhausted) or training stops: epoch-strategy log/eval/save, move to the next pass."""
+        a, state = self.args, self.state
+        if exhausted and state.global_step == steps_before and state.data_batches_consumed == 0:
+            raise ConfigError("the training dataset gave no batch in a whole pass (an empty stream?)")
+        self.control = self.callback_handler.call("on_epoch_end", a, state, self.control)
+        if a.logging_strategy == "epoch" and run.steps:
+            self._log_training(run)
+        if exhausted or (not run.plan.iterable and state.data_batches_consumed >= (run.plan.loader_len or 0)):
+            t_aside = time.perf_counter()
+            if a.eval_strategy == "epoch":
+                self._evaluate_during_training()
+            if a.save_strategy == "epoch":
+                self._save_checkpoint(run)
+            run.t_log += time.perf_counter() - t_aside
+            state.data_epoch += 1
+            state.data_batches_consumed = 0
+            if run.plan.iterable and hasattr(self.train_dataset, "state_dict"):
+                state.data_state = None  # a new pass over the stream
+        run.stop = not exhausted or self.control.should_training_stop or state.global_step >= run.plan.max_steps
+
+    def _finish_training(self, run: TrainingRun) -> TrainOutput:
+        a, state = self.args, self.state
+        run.bar.close()
+        if run.steps:  # steps after the last log count toward the run's mean loss
+            state.train_loss_sum += run.loss.item()
+            state.train_loss_steps += run.steps
+            run.reset_window()
         if a.load_best_model_at_end and state.best_model_checkpoint:
-            load_model_files(model, state.best_model_checkpoint)
+            load_model_files(self.model, state.best_model_checkpoint)
         self.control = self.callback_handler.call("on_train_end", a, state, self.control)
-        train_loss = total_loss / max(1, total_steps)
-        if rank0:
+        train_loss = state.train_loss_sum / max(1, state.train_loss_steps)
+        if self.is_world_process_zero():
             plot_loss_curve(state.log_history, Path(a.output_dir) / "loss_curve.png")
             self._writer.close()
             self._writer = None
@@ -467,8 +543,9 @@ class Trainer:
             self._writer.write(record)
         self.control = self.callback_handler.call("on_log", self.args, self.state, self.control, logs=record)
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, run: TrainingRun) -> None:
         a, state = self.args, self.state
+        self.control.should_save = False
         directory = Path(a.output_dir) / f"{PREFIX}-{state.global_step}"
         metric = a.metric_for_best_model
         if metric is not None:
@@ -481,9 +558,13 @@ class Trainer:
                 )
                 if better:
                     state.best_metric, state.best_model_checkpoint = value, str(directory)
+        saved_state = state.to_dict()
+        if run.steps:  # the loss of steps not yet logged belongs to the run total a resume continues from
+            saved_state["train_loss_sum"] += run.loss.item()
+            saved_state["train_loss_steps"] += run.steps
         save_checkpoint(
             directory, model=self.model, optimizer=self.optimizer, scheduler=self.lr_scheduler, scaler=self.scaler,
-            trainer_state=state.to_dict(), args_dict=a.to_dict(), tokenizer=self.tokenizer,
+            trainer_state=saved_state, args_dict=a.to_dict(), tokenizer=self.tokenizer,
             rank=self.rank, world_size=self.world_size,
         )  # fmt: skip
         if self.is_world_process_zero():
@@ -492,11 +573,62 @@ class Trainer:
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def _eval_loop(self, dataset: Any, prefix: str, keep_predictions: bool):
-        return eval_loop(self, dataset, prefix, keep_predictions)
+        """Run `evaluation_loop` over `dataset` with this Trainer's batches and `prediction_step`."""
+        bs = self.args.per_device_eval_batch_size
+        batches = (self._to_device(b) for b in self._loader(dataset, bs, shuffle=False))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return evaluation_loop(
+                batches, lambda batch: self.prediction_step(batch, keep_predictions), prefix=prefix,
+                world_size=self.world_size, compute_metrics=self.compute_metrics, keep_predictions=keep_predictions,
+            )  # fmt: skip
+        finally:
+            if was_training:
+                self.model.train()
+
+    def prediction_step(self, batch: dict[str, Any], keep_predictions: bool = True) -> EvalStep:
+        """One eval batch: its summed token loss and count, and (when kept) logits or generated ids and labels."""
+        model, a = self.model, self.args
+        labels = batch.get("labels", batch.get("shift_labels"))
+        n = count_items(batch, self.flags["causal"]).to(self.device)
+        # a decoder-only model evaluated by generation may be given prompts and references of other lengths
+        aligned = not (self.flags["causal"] and labels is not None and labels.shape != batch["input_ids"].shape)
+        loss_sum, out = None, None
+        with self._autocast():
+            if n > 0 and aligned:
+                loss, out = self.compute_loss(model, batch, n.clamp(min=1))
+                loss_sum = loss.double() * n
+            elif keep_predictions and not a.predict_with_generate:
+                out = model(**self._model_inputs(batch))
+            if not keep_predictions:
+                return EvalStep(loss_sum, n, None, None)
+            if not a.predict_with_generate:
+                return EvalStep(loss_sum, n, _logits(out).float(), labels)
+            length = generation_length(model, a.generation_max_length)
+            pad = self._pad_token_id()
+            generated = generate_predictions(
+                model, batch, causal=self.flags["causal"], max_length=length, num_beams=a.generation_num_beams,
+                pad_token_id=pad,
+            )  # fmt: skip
+        return EvalStep(loss_sum, n, generated, pad_to(labels, length, pad) if labels is not None else None)
+
+    def _pad_token_id(self) -> int:
+        """The tokenizer's pad id, else the model config's, else end-of-text (how generated rows are padded)."""
+        config = getattr(self.model, "config", None)
+        for value in (
+            getattr(self.tokenizer, "pad_token_id", None),
+            getattr(config, "pad_token_id", None),
+            getattr(self.tokenizer, "eos_token_id", None),
+            getattr(config, "eos_token_id", None),
+        ):
+            if isinstance(value, int):
+                return value
+        return 0
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list | None = None, metric_key_prefix: str = "eval"):
         """Loss (mean over predicted tokens), perplexity and `compute_metrics` on the eval set."""
-        dataset = self._prepare(eval_dataset) if eval_dataset is not None else self.eval_dataset
+        dataset = self._prepare(eval_dataset, "eval") if eval_dataset is not None else self.eval_dataset
         if dataset is None:
             raise ConfigError("evaluate needs an eval_dataset (in Trainer(...) or as an argument)")
         metrics, _, _ = self._eval_loop(dataset, metric_key_prefix, keep_predictions=self.compute_metrics is not None)
@@ -506,7 +638,7 @@ class Trainer:
 
     def predict(self, test_dataset: Any, ignore_keys: list | None = None, metric_key_prefix: str = "test"):
         """Logits for every example (padded to a common length with -100), labels, and metrics."""
-        dataset = self._prepare(test_dataset)
+        dataset = self._prepare(test_dataset, "test")
         metrics, preds, labels = self._eval_loop(dataset, metric_key_prefix, keep_predictions=True)
         self.control = self.callback_handler.call("on_predict", self.args, self.state, self.control, metrics=metrics)
         return PredictionOutput(preds, labels, metrics)
@@ -520,3 +652,7 @@ class Trainer:
         if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
             self.tokenizer.save_pretrained(directory)
         Path(directory, "training_args.json").write_text(self.args.to_json_string())
+
+
+def _logits(out: Any) -> torch.Tensor:
+    return out.logits if hasattr(out, "logits") else out["logits"]

@@ -103,29 +103,3 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
         h *= _K
         h += v[:, :, j]
     return fmix64(h)
-
-
-def plot_s_curve(
-    path: str, threshold: float, num_perm: int, choices: list[tuple[int, int]], labels: list[str] | None = None
-) -> None:
-    """A PNG of the S-curves of some (bands, rows) choices, with the threshold marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = np.linspace(0, 1, 501)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, (b, r) in enumerate(choices):
-        p = candidate_probability(s, b, r)
-        name = f"{b} bands x {r} rows" + (f", {labels[i]}" if labels else "")
-        ax.plot(s, p, label=f"{name} (P at {threshold}: {candidate_probability(threshold, b, r):.3f})")
-    ax.axvline(threshold, color="gray", linestyle="--", linewidth=1)
-    ax.set_xlabel("Jaccard similarity of the pair")
-    ax.set_ylabel("P(candidate pair)")
-    ax.set_title(f"MinHash LSH S-curves, {num_perm} permutations")
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

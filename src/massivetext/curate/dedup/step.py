@@ -10,7 +10,7 @@ import numpy as np
 
 from massivetext.curate.dedup.store import DocReader, example_pairs, load_removals
 from massivetext.curate.document import Document
-from massivetext.curate.pipeline import GlobalStep, TaskContext
+from massivetext.curate.step import GlobalStep, TaskContext
 
 
 class RemovalStep(GlobalStep):
@@ -30,7 +30,7 @@ class RemovalStep(GlobalStep):
                 shard, drop = s, load_removals(workdir, s)
             i = np.searchsorted(drop, pos)
             if i < len(drop) and drop[i] == pos:
-                ctx.stats.drop(self.name, self.reason, doc)
+                ctx.drop(self.name, self.reason, doc)
             else:
                 yield doc
 

@@ -8,7 +8,7 @@ import random
 import pytest
 from _dedup_data import near_copy, random_doc, write_shards
 
-from massivetext.curate.decontaminate import DecontamConfig, Decontaminator, find_contaminated, load_eval_docs
+from massivetext.curate.dedup.decontaminate import DecontamConfig, Decontaminator, find_contaminated, load_eval_docs
 from massivetext.curate.dedup.shingles import jaccard
 from massivetext.curate.dedup.store import load_removals
 from massivetext.errors import ConfigError

@@ -2,14 +2,19 @@
 
 ``steps: [{type: GopherQualityFilter, sources: ["prose/*"], min_words: 50}, {type: ExactDeduplicator}, ...]``.
 A ``type`` is a name registered in ``STEP_TYPES`` or ``"package.module:Class"`` for a step of your own. Built-in
-recipes live in ``massivetext/recipes/*.yaml`` (``massivetext``: the paper's; ``gopher-filters``).
+recipes are the YAML files of this package (``massivetext``: the paper's; ``gopher-filters``), read with
+``importlib.resources`` so they are found in any installation (a wheel, a zip, an editable checkout).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 from massivetext.errors import ConfigError
 
@@ -21,7 +26,7 @@ STEP_TYPES: dict[str, str] = {
     "PIIRedactor": "massivetext.curate.pii:PIIRedactor",
     "ExactDeduplicator": "massivetext.curate.dedup.exact:ExactDeduplicator",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash:MinHashDeduplicator",
-    "Decontaminator": "massivetext.curate.decontaminate:Decontaminator",
+    "Decontaminator": "massivetext.curate.dedup.decontaminate:Decontaminator",
 }
 
 
@@ -48,14 +53,23 @@ def build_step(spec: dict[str, Any]) -> Any:
         raise ConfigError(f"bad parameters for {spec['type']}: {e}") from e
 
 
-def recipe_path(name_or_path: str) -> str:
-    """A built-in recipe name (``massivetext``) or a YAML file."""
+def builtin_recipes() -> list[str]:
+    """Names of the recipes that ship with MassiveText."""
+    here = resources.files(__name__)
+    return sorted(e.name.removesuffix(".yaml") for e in here.iterdir() if e.name.endswith(".yaml"))
+
+
+def recipe_path(name_or_path: str) -> str | Traversable:
+    """A YAML file, or the resource of a built-in recipe (``massivetext``); ``.read_text()`` works on both kinds
+    through ``load_recipe``."""
     if os.path.exists(name_or_path):
         return name_or_path
-    here = os.path.join(os.path.dirname(os.path.dirname(__file__)), "recipes", f"{name_or_path}.yaml")
-    if os.path.exists(here):
-        return here
-    raise ConfigError(f"no recipe {name_or_path!r} (neither a file nor a built-in recipe)")
+    builtin = resources.files(__name__).joinpath(f"{name_or_path}.yaml")
+    if builtin.is_file():
+        return builtin
+    raise ConfigError(
+        f"no recipe {name_or_path!r} (neither a file nor a built-in recipe: {', '.join(builtin_recipes())})"
+    )
 
 
 def load_recipe(recipe: str | dict[str, Any]) -> list[Any]:
@@ -65,10 +79,15 @@ def load_recipe(recipe: str | dict[str, Any]) -> list[Any]:
 
         path = recipe_path(recipe)
         try:
-            with open(path, encoding="utf-8") as f:
-                recipe = yaml.safe_load(f)
+            text = _read(path) if isinstance(path, str) else path.read_text(encoding="utf-8")
+            recipe = yaml.safe_load(text)
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError(f"cannot read recipe {path}: {e}") from e
     if not isinstance(recipe, dict) or not isinstance(recipe.get("steps"), list):
         raise ConfigError("a recipe is a mapping with a 'steps' list")
     return [build_step(s) for s in recipe["steps"]]
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

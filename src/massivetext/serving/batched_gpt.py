@@ -1,0 +1,124 @@
+"""The two model calls continuous batching needs from a GPT: a prefill of new prompts into chosen KV-cache slots,
+and one decode step for slots that each sit at their own position.
+
+``model.generate`` runs a batch whose rows share one position; a serving batch does not (requests join and leave
+at any token), so the decode step here writes each row's new key/value at that row's position and masks every
+row's attention to its own filled prefix. It uses the model's own modules (norms, fused QKV, rotary tables, MLP,
+head), so every GPT switch (rotary, RMSNorm, SwiGLU, no bias) is served by the same math as ``generate``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from massivetext.errors import ConfigError
+from massivetext.models.cache import StaticKVCache
+from massivetext.models.gpt import GPTForCausalLM, apply_rotary
+
+
+class SlotPrefillCache:
+    """What ``GPTForCausalLM.trunk`` expects of a cache (``update``), writing a prefill batch's keys and values
+    into rows ``slots`` of the shared slot cache instead of into a cache of its own."""
+
+    def __init__(self, cache: StaticKVCache, slots: torch.Tensor):
+        self.cache, self.slots = cache, slots
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        T = k.size(2)
+        kv = self.cache.kv_layers[layer]  # (slots, 2, heads, max_len, head_dim)
+        kv[self.slots, 0, :, start : start + T] = k
+        kv[self.slots, 1, :, start : start + T] = v
+        return k, v  # a prefill starts at 0, so the new keys are the whole filled prefix
+
+
+class BatchedGPT:
+    """Prefill and decode for a ``GPTForCausalLM`` over ``slots`` preallocated cache rows of ``max_len`` positions."""
+
+    def __init__(self, model: GPTForCausalLM, slots: int, max_len: int):
+        if not isinstance(model, GPTForCausalLM):
+            raise ConfigError(
+                f"continuous batching serves GPT-family causal LMs; {type(model).__name__} is not one "
+                "(serve it with --task for its pipeline)"
+            )
+        c = model.config
+        if max_len > c.n_positions and not c.mt_rotary:
+            raise ConfigError(f"--max-model-len {max_len} exceeds the model's context of {c.n_positions}")
+        self.model, self.config = model, c
+        self.slots, self.max_len = slots, max_len
+        self.heads, self.head_dim = c.n_head, c.n_embd // c.n_head
+        dtype = model.transformer.ln_f.weight.dtype
+        self.device = model.transformer.wte.weight.device
+        self.cache = StaticKVCache(c.n_layer, slots, c.n_head, max_len, self.head_dim, dtype, self.device)
+        self._arange = torch.arange(max_len, device=self.device)
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        logits = self.model.lm_head(h)
+        v = self.config.vocab_size
+        return logits[..., :v] if self.config.padded_vocab_size != v else logits
+
+    @torch.inference_mode()
+    def prefill(self, prompts: list[list[int]], slots: list[int]) -> torch.Tensor:
+        """Run whole prompts (right-padded into one batch) into the given slots; logits (B, V) of each last token.
+
+        Right padding keeps every real token's causal attention and positions exactly as for that prompt alone;
+        the pad positions' keys land beyond each row's length, where the row's decode steps overwrite them."""
+        lengths = [len(p) for p in prompts]
+        T = max(lengths)
+        ids = torch.zeros((len(prompts), T), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        ids = ids.to(self.device)
+        slot_t = torch.tensor(slots, dtype=torch.long, device=self.device)
+        h = self.model.trunk(ids, None, None, SlotPrefillCache(self.cache, slot_t), 0)
+        last = torch.tensor([n - 1 for n in lengths], device=self.device)
+        return self._logits(h[torch.arange(len(prompts), device=self.device), last])
+
+    @torch.inference_mode()
+    def decode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """One token for each of slots 0..B-1 (B = len(tokens)), slot b's token at ``positions[b]``; logits (B, V).
+
+        Slots past the running ones are not computed; a free slot below them runs a dummy token at position 0,
+        which its next prefill overwrites."""
+        t = self.model.transformer
+        B = tokens.shape[0]
+        H, D = self.heads, self.head_dim
+        C = H * D
+        x = t.wte(tokens)
+        rope = None
+        if t.rotary is not None:
+            rope = (t.rotary.cos[positions][:, None], t.rotary.sin[positions][:, None])  # (B, 1, D)
+        else:
+            x = x + t.wpe(positions)
+        kv_len = int(positions.max()) + 1
+        # each row sees its own filled prefix only: (B, 1, 1, kv_len)
+        mask = (self._arange[:kv_len][None, :] <= positions[:, None])[:, None, None, :]
+        rows = torch.arange(B, device=self.device)
+        for i, block in enumerate(t.h):
+            a = block.attn
+            qkv = a.c_attn(block.ln_1(x)).view(B, 3, H, D)
+            q, k = qkv[:, 0], qkv[:, 1]
+            if rope is not None:
+                q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+            kv = self.cache.kv_layers[i]
+            kv[rows, 0, :, positions] = k
+            kv[rows, 1, :, positions] = qkv[:, 2]
+            keys = kv[:B, 0, :, :kv_len]
+            values = kv[:B, 1, :, :kv_len]
+            y = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=a.scale)
+            x = x + a.c_proj(y.reshape(B, C))
+            x = x + block.mlp(block.ln_2(x))
+        return self._logits(t.ln_f(x))
+
+    @torch.inference_mode()
+    def embed(self, prompts: list[list[int]]) -> torch.Tensor:
+        """Mean over each prompt's tokens of the final hidden states (after the last norm): (B, C) float32."""
+        lengths = torch.tensor([len(p) for p in prompts], device=self.device)
+        T = int(lengths.max())
+        ids = torch.zeros((len(prompts), T), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
+        # right padding under a causal mask: real tokens never see the pads, so no mask is needed
+        h = self.model.trunk(ids.to(self.device)).float()
+        keep = (self._arange[:T][None, :] < lengths[:, None]).float()
+        return (h * keep[..., None]).sum(1) / lengths[:, None].float()

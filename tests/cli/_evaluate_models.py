@@ -1,0 +1,96 @@
+"""Tiny random checkpoints (transformers configs, MassiveText-trained tokenizers) for the evaluate CLI tests."""
+
+import json
+
+import torch
+
+import massivetext as mt
+
+WORDS = "the cat dog sat ran on under mat tree big small red blue house river city walked quickly".split()
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    g = torch.Generator().manual_seed(seed)
+    return [
+        " ".join(
+            WORDS[int(i)]
+            for i in torch.randint(0, len(WORDS), (int(torch.randint(4, 12, (1,), generator=g)),), generator=g)
+        )
+        for _ in range(n)
+    ]
+
+
+def _save(model, tok, path) -> str:
+    model.eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def gpt(path) -> str:
+    import transformers
+
+    torch.manual_seed(0)
+    tok = mt.train_tokenizer(texts(60), vocab_size=300)
+    cfg = transformers.GPT2Config(
+        n_embd=32,
+        n_head=2,
+        n_layer=1,
+        vocab_size=len(tok),
+        n_positions=64,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    return _save(transformers.GPT2LMHeadModel(cfg), tok, path)
+
+
+def t5(path) -> str:
+    import transformers
+
+    torch.manual_seed(0)
+    tok = mt.train_tokenizer(texts(60), vocab_size=300)
+    cfg = transformers.T5Config(
+        d_model=32,
+        d_kv=8,
+        num_heads=2,
+        num_layers=1,
+        d_ff=48,
+        vocab_size=len(tok),
+        relative_attention_num_buckets=8,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+    )
+    return _save(transformers.T5ForConditionalGeneration(cfg), tok, path)
+
+
+def bert(path, head: str, labels: list[str] | None = None) -> str:
+    import transformers
+
+    torch.manual_seed(0)
+    tok = mt.train_tokenizer(texts(60), kind="wordpiece", vocab_size=200)
+    kw = {"id2label": dict(enumerate(labels)), "label2id": {v: i for i, v in enumerate(labels)}} if labels else {}
+    cfg = transformers.BertConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=48,
+        vocab_size=len(tok),
+        max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id,
+        **kw,
+    )
+    cls = {
+        "classification": transformers.BertForSequenceClassification,
+        "ner": transformers.BertForTokenClassification,
+        "qa": transformers.BertForQuestionAnswering,
+    }[head]
+    return _save(cls(cfg), tok, path)
+
+
+def write_jsonl(path, rows, extra_lines=()) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        for line in extra_lines:
+            f.write(line + "\n")
+    return str(path)

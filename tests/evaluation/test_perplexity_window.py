@@ -1,0 +1,89 @@
+"""Sliding-window perplexity equals the Hugging Face perplexity guide's loop on a transformers model."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import massivetext as mt
+from massivetext.evaluation.perplexity import sliding_window_perplexity, sliding_windows
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def gpt(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(n_embd=32, n_head=2, n_layer=2, vocab_size=97, n_positions=64)
+    hf = transformers.GPT2LMHeadModel(cfg).eval()
+    path = tmp_path_factory.mktemp("gpt")
+    hf.save_pretrained(path)
+    return hf, mt.AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+def guide_loop(model, ids: torch.Tensor, max_length: int, stride: int) -> float:
+    """The loop of https://huggingface.co/docs/transformers/perplexity, verbatim but for names."""
+    seq_len = ids.size(1)
+    nll_sum, n_tokens, prev_end_loc = 0.0, 0, 0
+    for begin_loc in range(0, seq_len, stride):
+        end_loc = min(begin_loc + max_length, seq_len)
+        trg_len = end_loc - prev_end_loc
+        input_ids = ids[:, begin_loc:end_loc]
+        target_ids = input_ids.clone()
+        target_ids[:, :-trg_len] = -100
+        with torch.no_grad():
+            outputs = model(input_ids, labels=target_ids)
+            neg_log_likelihood = outputs.loss
+        num_valid_tokens = (target_ids != -100).sum().item()
+        num_loss_tokens = num_valid_tokens - target_ids.size(0)
+        nll_sum += neg_log_likelihood * num_loss_tokens
+        n_tokens += num_loss_tokens
+        prev_end_loc = end_loc
+        if end_loc == seq_len:
+            break
+    return math.exp(nll_sum / n_tokens)
+
+
+def exact_loop(model, ids: np.ndarray, max_length: int, stride: int) -> float:
+    """Every predicted token counted once (what the batched code computes)."""
+    nll, n, prev = 0.0, 0, 0
+    for b in range(0, len(ids), stride):
+        e = min(b + max_length, len(ids))
+        first = max(prev, b + 1)
+        x = torch.tensor(ids[b:e])[None]
+        with torch.no_grad():
+            lp = torch.log_softmax(model(x).logits[0].double(), -1)
+        t = torch.arange(first - b, e - b)
+        nll -= lp[t - 1, x[0, t]].sum().item()
+        n += e - first
+        prev = e
+        if e == len(ids):
+            break
+    return math.exp(nll / n)
+
+
+@pytest.mark.parametrize("length,max_length,stride", [(700, 64, 32), (300, 64, 64), (50, 64, 16), (129, 32, 7)])
+def test_equals_guide_loop(gpt, length, max_length, stride):
+    hf, ours = gpt
+    ids = np.random.default_rng(length).integers(0, 97, length)
+    got = sliding_window_perplexity(ours, ids, max_length=max_length, stride=stride, batch_size=5)
+    assert got["perplexity"] == pytest.approx(exact_loop(hf, ids, max_length, stride), rel=1e-5)
+    assert got["perplexity"] == pytest.approx(guide_loop(hf, torch.tensor(ids)[None], max_length, stride), rel=2e-3)
+    assert got["tokens"] == length - 1 if stride < max_length else True
+
+
+def test_windows_cover_every_token_once():
+    b, e, f = sliding_windows(1000, 256, 128)
+    covered = np.concatenate([np.arange(x, y) for x, y in zip(f, e)])
+    assert (covered == np.arange(1, 1000)).all() and e[-1] == 1000
+
+
+def test_metric_over_texts_and_lists(gpt):
+    _, ours = gpt
+    seqs = [np.random.default_rng(i).integers(0, 97, 20 + 13 * i).tolist() for i in range(5)]
+    m = mt.load_metric("perplexity", model=ours, max_length=16, stride=8, batch_size=3)
+    got = m.compute(predictions=seqs, confidence=0.9, resamples=200)
+    singles = [sliding_window_perplexity(ours, [s], max_length=16, stride=8)["perplexity"] for s in seqs]
+    assert got["perplexities"] == pytest.approx(singles, rel=1e-5)
+    assert got["perplexity_ci_low"] <= got["perplexity"] <= got["perplexity_ci_high"]

@@ -1,0 +1,64 @@
+"""text-generation against transformers' pipeline (in-process) on a tiny GPT-2: greedy and beam, batched with left
+padding and unbatched, return_full_text, num_return_sequences, stop strings, and chat messages in and out."""
+
+from __future__ import annotations
+
+import pytest
+import transformers
+from pipeline_helpers import assert_same
+
+import massivetext as mt
+
+PROMPTS = ["the river", "Alice visited the castle of", "a", "yesterday Bob crossed the bridge and then he"]
+
+
+@pytest.fixture(scope="module")
+def pipes(gpt2_dir):
+    ref = transformers.pipeline("text-generation", model=gpt2_dir, tokenizer=gpt2_dir)
+    return ref, mt.pipeline("text-generation", model=gpt2_dir, batch_size=4)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_new_tokens": 8, "do_sample": False},
+        {"max_new_tokens": 6, "do_sample": False, "return_full_text": False},
+        {"max_new_tokens": 6, "num_beams": 3, "num_return_sequences": 2, "do_sample": False},
+        {"max_new_tokens": 7, "do_sample": False, "repetition_penalty": 1.3},
+    ],
+)
+def test_generation_matches(pipes, kwargs):
+    ref, ours = pipes
+    want = [ref(p, **kwargs) for p in PROMPTS]  # transformers one at a time: no padding
+    assert_same(ours(PROMPTS, **kwargs), want)  # ours batched, left-padded
+    assert_same(ours(PROMPTS[1], **kwargs), want[1])
+
+
+def test_stop_strings(pipes, gpt2_dir):
+    ref, ours = pipes
+    tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    ids = ours(PROMPTS[1], max_new_tokens=12, do_sample=False, return_tensors=True)[0]["generated_token_ids"]
+    prompt_len = len(tok(PROMPTS[1])["input_ids"])
+    stop = tok.decode(ids[prompt_len + 1 : prompt_len + 3])  # the 2nd and 3rd new tokens
+    free = tok.decode(ids[prompt_len:])
+    kw = {"max_new_tokens": 12, "do_sample": False}
+    want = ref(PROMPTS[1], stop_strings=[stop], tokenizer=tok, **kw)
+    got = ours(PROMPTS[1], stop=[stop], **kw)
+    assert_same(got, want)
+    assert len(got[0]["generated_text"]) < len(PROMPTS[1] + free)
+
+
+def test_chat_messages_in_and_out(gpt2_dir):
+    tok = mt.AutoTokenizer.from_pretrained(gpt2_dir)
+    if not hasattr(tok, "apply_chat_template"):
+        pytest.skip("chat templates arrive with the tokenizer work (h-models)")
+    template = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    tok.chat_template = template
+    hf_tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    hf_tok.chat_template = template
+    ref = transformers.pipeline("text-generation", model=gpt2_dir, tokenizer=hf_tok)
+    ours = mt.pipeline("text-generation", model=gpt2_dir, tokenizer=tok)
+    chat = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the river"}]
+    out = ours(chat, max_new_tokens=5, do_sample=False)
+    assert_same(out, ref(chat, max_new_tokens=5, do_sample=False))
+    assert out[0]["generated_text"][:2] == chat and out[0]["generated_text"][2]["role"] == "assistant"
