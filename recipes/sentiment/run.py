@@ -37,23 +37,19 @@ def _log(msg: str) -> None:
 
 
 def bootstrap(y: np.ndarray, pred: np.ndarray, n: int = 1000, seed: int = 0) -> dict[str, list[float]]:
-    """Accuracy and positive-class F1 with percentile 95% intervals over bootstrap resamples of the test set."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(n, len(y)))
-    yy, pp = y[idx], pred[idx]
-    acc = (yy == pp).mean(1)
-    tp = ((pp == 1) & (yy == 1)).sum(1)
-    fp = ((pp == 1) & (yy == 0)).sum(1)
-    fn = ((pp == 0) & (yy == 1)).sum(1)
-    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-    tp0, fp0, fn0 = ((pred == 1) & (y == 1)).sum(), ((pred == 1) & (y == 0)).sum(), ((pred == 0) & (y == 1)).sum()
+    """Accuracy and positive-class F1, each as [score, 95% low, 95% high]: MassiveText's metrics (percentile
+    bootstrap over ``n`` resamples of the test set)."""
+    import massivetext as mt
+
     out = {}
-    for name, point, dist in (
-        ("accuracy", float((y == pred).mean()), acc),
-        ("f1", float(2 * tp0 / max(2 * tp0 + fp0 + fn0, 1)), f1),
-    ):
-        lo, hi = np.percentile(dist, [2.5, 97.5])
-        out[name] = [round(point, 4), round(float(lo), 4), round(float(hi), 4)]
+    for name in ("accuracy", "f1"):
+        r = mt.load_metric(name).compute(predictions=pred.tolist(), references=y.tolist(), confidence=0.95,
+                                         resamples=n, seed=seed)  # fmt: skip
+        out[name] = [
+            round(float(r[name]), 4),
+            round(float(r[f"{name}_ci_low"]), 4),
+            round(float(r[f"{name}_ci_high"]), 4),
+        ]
     return out
 
 
