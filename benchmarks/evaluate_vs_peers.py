@@ -132,12 +132,11 @@ def bench_contamination(mb: float, n_eval: int) -> None:
             held.append(d["text"])
     planted = min(100, n_eval // 10)
     evals = []
-    for t in held:  # clean examples: the first 60 words of held-out documents with enough words
+    for t in held:  # clean examples: 60-word pieces (at least 30) of held-out documents
         w = t.split()
-        if len(w) >= 30:
-            evals.append(" ".join(w[:60]))
-        if len(evals) == n_eval - planted:
-            break
+        for s in range(0, len(w), 60):
+            if len(w[s : s + 60]) >= 30 and len(evals) < n_eval - planted:
+                evals.append(" ".join(w[s : s + 60]))
     long_docs = [j for j, t in enumerate(train) if len(t.split()) >= 60]
     for j in rng.choice(long_docs, planted, replace=False):  # planted: a 40-word passage of a training document
         w = train[j].split()
@@ -195,7 +194,10 @@ def bench_contamination(mb: float, n_eval: int) -> None:
         only = sorted(ours_train ^ dt_train)[:3]
         for i in only:
             side = "massivetext" if i in ours_train else "datatrove"
-            print(f"    e.g. only {side}: doc {i}: {train[i][:100]!r}")
+            doc = Document(text=train[i], id=str(i))
+            filt.filter(doc)
+            shared = doc.metadata.get("contaminated_ngram", "")
+            print(f"    e.g. only {side}: doc {i}: {train[i][:80]!r}; DataTrove's matching 13-gram: {shared!r}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
