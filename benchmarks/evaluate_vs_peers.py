@@ -50,6 +50,8 @@ def bench_perplexity(n_tokens: int, batch_size: int) -> None:
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        bos_token_id=0,  # inside the 8192 vocabulary (save_pretrained checks)
+        eos_token_id=0,
     )
     model = mt.AutoModelForCausalLM.from_config(cfg).eval()
     tmp = tempfile.mkdtemp(prefix="mt-ppl-")
