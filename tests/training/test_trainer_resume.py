@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import datasets
-import pytest
 import torch
 
 from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.callbacks import TrainerCallback
 from massivetext.training.trainer import Trainer
+from peers import require
 
 
 class StopAt(TrainerCallback):
@@ -59,7 +59,7 @@ def test_exact_resume_matches_straight_run(tmp_path):
 
 
 def test_checkpoint_layout_loads_in_transformers(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     trainer = _run(tmp_path, stop_at=6)
     ckpt = tmp_path / "checkpoint-6"
     for name in (

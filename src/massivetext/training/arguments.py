@@ -23,7 +23,7 @@ from typing import Any
 
 from massivetext.errors import ConfigError
 
-SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup")
+SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup", "warmup_stable_decay")
 STRATEGIES = ("no", "steps", "epoch")
 REPORTERS = ("none", "all", "tensorboard", "jsonl")
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
