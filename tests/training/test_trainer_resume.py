@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import datasets
+import pytest
 import torch
 
 from conftest import counting_sequences, tiny_gpt2
