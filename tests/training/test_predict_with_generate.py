@@ -102,3 +102,33 @@ def test_causal_lm_generates_the_continuation_of_each_prompt(tmp_path, tokenizer
         alone = model.generate(input_ids=torch.tensor([prompt]), max_new_tokens=10)[0, len(prompt) :].tolist()
         assert row[: len(alone)].tolist() == alone
         assert (row[len(alone) :] == tokenizer.pad_token_id).all()
+
+
+def test_massivetext_t5_predictions_are_its_generate_output_padded(tmp_path, tokenizer):
+    """MassiveText's own T5: the predictions are `generate`'s ids for each eval batch, padded with the pad id to
+    generation_max_length; the labels padded the same way (Seq2SeqTrainer's `_pad_tensors_to_max_len`)."""
+    import massivetext as mt
+
+    torch.manual_seed(0)
+    config = mt.AutoConfig.for_model(
+        "t5", vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, dropout_rate=0.0,
+        decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )  # fmt: skip
+    model = mt.AutoModelForSeq2SeqLM.from_config(config)
+    data = _reverse_rows(tokenizer, 6, seed=3)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, predict_with_generate=True,
+                             generation_max_length=12, generation_num_beams=2, disable_tqdm=True, use_cpu=True)  # fmt: skip
+    out = Trainer(model, args, tokenizer=tokenizer).predict(data)
+    model.eval()
+    expected = []
+    for start in range(0, 6, 4):
+        ids = model.generate(input_ids=torch.tensor(data["input_ids"][start : start + 4]), max_length=12, num_beams=2)
+        row = torch.full((ids.shape[0], 12), tokenizer.pad_token_id)
+        row[:, : ids.shape[1]] = ids
+        expected.append(row)
+    assert np.array_equal(out.predictions, torch.cat(expected).numpy())
+    labels = np.full((6, 12), tokenizer.pad_token_id)
+    labels[:, :6] = data["labels"]
+    assert np.array_equal(out.label_ids, labels)
+    assert "test_loss" in out.metrics
