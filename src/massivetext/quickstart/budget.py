@@ -105,8 +105,10 @@ class TimeBudget(mt.TrainerCallback):
         self._ends.append(now)
         end = self.training_end()
         step = state.global_step
-        if self.decay_planned_at is None and end - now <= self.decay_fraction * (end - self.started):
-            steps = int((end - now) / self.seconds_per_step())
+        sps = self.seconds_per_step()
+        # plan at the last step end before the decay point (with slow steps, the step after may be well past it)
+        if self.decay_planned_at is None and end - now - sps <= self.decay_fraction * (end - self.started):
+            steps = int((end - now) / sps)
             self.schedule.plan_decay(step, steps)
             self.decay_planned_at = now
             sched = self.trainer.lr_scheduler
