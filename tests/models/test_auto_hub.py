@@ -10,8 +10,9 @@ from safetensors.torch import load_file, save_file
 
 import massivetext as mt
 from massivetext.errors import ConfigError, MassiveTextError, MissingFileError
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def _tiny_gpt2(path):

@@ -10,8 +10,9 @@ from torch.testing import assert_close
 
 import massivetext as mt
 from massivetext.models.gpt import GPTForCausalLM
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def _batch(vocab=101, B=3, T=17, seed=1):

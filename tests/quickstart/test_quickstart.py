@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import massivetext as mt
+from peers import require
 
 ARGS = ["--minutes", "1", "--max-docs", "900", "--vocab-size", "1024", "--n-layer", "2", "--n-embd", "64",
         "--n-head", "2", "--block-size", "64", "--workers", "2"]  # fmt: skip
@@ -38,7 +39,7 @@ def test_every_artifact_exists(run_dir):
 
 
 def test_model_loads_in_both_libraries_with_same_logits(run_dir):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     out, _ = run_dir
     ours = mt.AutoModelForCausalLM.from_pretrained(str(out / "model")).eval()
     theirs = transformers.AutoModelForCausalLM.from_pretrained(str(out / "model")).eval()

@@ -407,14 +407,13 @@ def _generate(cfg: QuickstartConfig, p: dict) -> list[dict]:
     import torch
 
     torch.manual_seed(cfg.seed)
-    model = mt.AutoModelForCausalLM.from_pretrained(p["model"])
-    tok = mt.AutoTokenizer.from_pretrained(p["model"])
+    gen = mt.pipeline("text-generation", model=p["model"])  # the samples come from the pipeline users call
     samples = []
     for kind, prompt in PROMPTS:
-        ids = tok(prompt, return_tensors="pt")["input_ids"]
-        room = min(cfg.max_new_tokens, cfg.block_size - ids.shape[1])  # stay inside the model's context
-        out = model.generate(ids, max_new_tokens=room, **sampling(cfg))  # stops at the tokenizer's end of text
-        samples.append({"kind": kind, "prompt": prompt, "text": tok.decode(out[0], skip_special_tokens=True)})
+        n_prompt = len(gen.tokenizer(prompt)["input_ids"])
+        room = min(cfg.max_new_tokens, cfg.block_size - n_prompt)  # stay inside the model's context
+        out = gen(prompt, max_new_tokens=room, add_special_tokens=True, **sampling(cfg))  # stops at end of text
+        samples.append({"kind": kind, "prompt": prompt, "text": out[0]["generated_text"]})
     return samples
 
 

@@ -78,6 +78,7 @@ class TrainingArguments:
     warmup_ratio: float = 0.0
     # logging
     logging_dir: str | None = None
+    # "steps": every logging_steps (and the last step); "epoch": at each epoch's end; "no": no rows
     logging_strategy: str = "steps"
     logging_steps: float = 500
     logging_first_step: bool = False
