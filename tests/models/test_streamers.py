@@ -117,3 +117,16 @@ def test_async_streamer(tok, lm):
 
     text, out = asyncio.run(main())
     assert text == tok.decode(out[0, prompt.shape[1] :])
+
+
+def test_beam_search_streams_its_best_beam_at_the_end(tok, lm):
+    prompt = torch.tensor([tok.encode("hello world")])
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, timeout=60)
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("out", lm.generate(prompt, max_new_tokens=8, num_beams=3, streamer=streamer))
+    )
+    thread.start()
+    text = "".join(streamer)
+    thread.join()
+    assert text == tok.decode(result["out"][0, prompt.shape[1] :])

@@ -4,10 +4,10 @@ setting still matches transformers' PreTrainedTokenizerFast over the same tokeni
 import threading
 
 import pytest
-from tokenization_helpers import TEXTS
 from transformers import PreTrainedTokenizerFast
 
 import massivetext as mt
+from tokenization_helpers import TEXTS
 
 BATCH = [*TEXTS[:5], "short", ""]
 SETTINGS = [
@@ -51,8 +51,12 @@ def test_eight_threads_with_different_settings_get_the_sequential_results(bpe):
     assert wrong == []
 
 
+# without max_length and with no model_max_length there is nothing to pad or truncate to
+NO_LIMIT = [{"padding": "max_length"}, {"padding": "max_length", "truncation": True}, {"truncation": True}]
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize("kwargs", SETTINGS, ids=[str(i) for i in range(len(SETTINGS))])
+@pytest.mark.parametrize("kwargs", SETTINGS + NO_LIMIT, ids=[str(i) for i in range(len(SETTINGS) + len(NO_LIMIT))])
 def test_settings_match_transformers(bpe, side, kwargs):
     tok, path = bpe
     tok = mt.AutoTokenizer.from_pretrained(path, padding_side=side, truncation_side=side)
@@ -105,3 +109,14 @@ def test_stride_not_below_max_length_is_a_clear_error(bpe):
     tok, _ = bpe
     with pytest.raises(mt.ConfigError, match="stride"):
         tok(BATCH, truncation=True, max_length=4, stride=4, return_overflowing_tokens=True)
+
+
+def test_pickles_and_copies_after_configured_calls(bpe):
+    """DataLoader workers and datasets.map pickle the tokenizer: the per-setting copies must not get in the way."""
+    import copy
+    import pickle
+
+    tok, _ = bpe
+    expected = [_call(tok, kwargs) for kwargs in SETTINGS]
+    for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok)):
+        assert [_call(other, kwargs) for kwargs in SETTINGS] == expected

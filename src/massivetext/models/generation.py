@@ -6,6 +6,8 @@ A model provides three hooks: ``_gen_start(input_ids, attention_mask, max_len, e
 encoder-decoder also encodes and repeats its states ``expand`` times), ``_gen_step(tokens, state, start,
 position_ids, key_mask)`` (logits for the last new token) and ``_gen_reorder(state, index)`` (beam search).
 Beam search follows transformers' vectorized algorithm step for step, so both give the same beams.
+``generate`` resolves the options once into a ``DecodeRun`` (plus ``Sampling`` or ``BeamSettings``) for the loops.
+``positions_from_mask`` is the one helper for position ids under left padding.
 """
 
 from __future__ import annotations
@@ -223,8 +225,8 @@ class GenerationMixin:
         stops = [stop_strings] if isinstance(stop_strings, str) else list(stop_strings or [])
         if stops and tokenizer is None:
             raise ConfigError("stop_strings needs the tokenizer (pass tokenizer=...)")
-        if streamer is not None:
-            streamer.put(prompt.cpu())
+        if streamer is not None:  # the inputs' prompts, once each (not once per beam or sample)
+            streamer.put((prompt[::n_rows] if n_rows > 1 else prompt).cpu())
         run = DecodeRun(state, prompt, key_full, prompt_pos, max_len, proc, eos_list, pad, callback, streamer)
         if num_beams > 1:
             beams = BeamSettings(

@@ -80,7 +80,7 @@ def resolve(options: EncodeOptions, model_max_length: int) -> Plan:
     if max_length is None and (truncation or padding == "max_length"):
         if model_max_length >= VERY_LARGE_INTEGER:
             truncation = None  # no known limit: nothing to truncate to
-            padding = "longest" if padding == "max_length" else padding
+            padding = None if padding == "max_length" else padding  # nor to pad to (transformers warns, no padding)
         else:
             max_length = model_max_length
     multiple = options.pad_to_multiple_of

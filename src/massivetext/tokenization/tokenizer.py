@@ -37,7 +37,7 @@ from massivetext.tokenization.encode_options import (
 SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # the keys pad() fills (with the pad id, 0, the pad type id and 1) and that must make rectangular tensors
 _PADDED_KEYS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
-_MAX_CONFIGURED_COPIES = 16  # backends kept per tokenizer, one per padding and truncation setting in use
+_MAX_CONFIGURED_COPIES = 8  # backends kept per tokenizer, one per padding and truncation setting in use
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 # When a bare tokenizer.json comes without a config, these well-known tokens name their roles.
@@ -115,6 +115,18 @@ class FastTokenizer:
         missing = [t for t in declared if tokenizer.token_to_id(t) is None]
         if missing:
             tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (DataLoader workers, ``datasets.map`` with processes, its fingerprints): the configured copies
+        and their lock stay behind; the other side makes its own when it needs them."""
+        state = dict(self.__dict__)
+        del state["_copies_lock"], state["_configured_copies"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._copies_lock = threading.Lock()
+        self._configured_copies = {}
 
     # ------------------------------------------------------------------ vocabulary and special tokens
     @property

@@ -7,9 +7,10 @@ import torch
 
 from massivetext.cli.main import main
 from massivetext.models.gpt import GPTForCausalLM
+from peers import require
 
-transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
+transformers = require("transformers")
+tokenizers = require("tokenizers")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def model_dir(tmp_path_factory):
     return d, tok
 
 
-@pytest.mark.parametrize("extra", [[], ["--no-stream"], ["--no-stream", "--num-beams", "2"]])
+@pytest.mark.parametrize("extra", [[], ["--no-stream"], ["--no-stream", "--num-beams", "2"], ["--num-beams", "2"]])
 def test_generate_prints_the_greedy_continuation(model_dir, capsys, extra):
     d, tok = model_dir
     assert main(["generate", "--model", str(d), "--prompt", "hello world", "-n", "6", *extra]) == 0
