@@ -237,6 +237,8 @@ class Trainer:
             return loss, out
         if "shift_labels" in batch and "shift_labels" not in params:
             inputs["labels"] = batch["shift_labels"]  # transformers: loss runs only when labels is given
+        if "return_logits" in params and torch.is_grad_enabled():
+            inputs["return_logits"] = False  # training: the model's chunked loss, no (B, T, V) logits kept
         if honours:
             out = model(**inputs, num_items_in_batch=num_items)
             return out.loss if hasattr(out, "loss") else out["loss"], out
