@@ -209,7 +209,6 @@ def test_recipes():
 
 
 def test_full_massivetext_recipe_builds():
-    pytest.importorskip("massivetext.curate.dedup.minhash")
     steps = load_recipe("massivetext")
     assert [s.name for s in steps][:2] == ["gopher_quality", "gopher_repetition"]
 

@@ -150,3 +150,24 @@ def test_a_request_that_fails_in_the_model_does_not_fail_the_others(tiny_model, 
         assert engine.held == 0
     finally:
         engine.shutdown(0)
+
+
+def test_presence_and_frequency_penalties_follow_openai(engine, tiny_model):
+    """Against a plain loop over full forward passes: logit -= count * frequency + (count > 0) * presence."""
+    model, tok = tiny_model
+    ids = tok.encode("the quick brown fox")
+    col = Collector()
+    params = SamplingParams(max_tokens=20, temperature=0, ignore_eos=True, presence_penalty=0.7, frequency_penalty=1.3)
+    engine.submit(ids, params, col)
+    assert col.done.wait(30)
+    seq, new = list(ids), []
+    with torch.no_grad():
+        for _ in range(20):
+            logits = model(torch.tensor([seq])).logits[0, -1].float()
+            counts = torch.bincount(torch.tensor(new, dtype=torch.long), minlength=logits.shape[0]).float()
+            logits = logits - counts * 1.3 - (counts > 0).float() * 0.7
+            nxt = int(logits.argmax())
+            seq.append(nxt)
+            new.append(nxt)
+    assert col.tokens[0] == new
+    assert new != reference(tiny_model, "the quick brown fox", 20)[0]  # the penalties changed the output

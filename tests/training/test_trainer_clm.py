@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.trainer import Trainer
+from peers import require
 
 
 def _args(tmp_path, **kw):
@@ -164,7 +165,7 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path):
 
 
 def test_tensorboard_request_without_tensorboard_still_writes_jsonl(tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     try:
         import tensorboard  # noqa: F401
 

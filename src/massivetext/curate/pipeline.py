@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from massivetext._atomic import atomic_write_text, publish, remove_stale, tmp_path
 from massivetext.curate.document import Document
 from massivetext.curate.io import (
     FORMATS,
@@ -27,7 +28,6 @@ from massivetext.curate.io import (
     RemovedWriter,
     ShardWriter,
     Task,
-    atomic_write_text,
     output_record,
     plan_tasks,
     read_task,
@@ -126,7 +126,7 @@ def run_task(job: _Job) -> dict[str, Any]:
         raise
     if errors_file is not None:
         _count_bad_records(report, stats)
-        os.replace(report.errors_file, errors_file)
+        publish(report.errors_file, errors_file)
     d = stats.to_dict()
     atomic_write_text(marker, json.dumps(d, ensure_ascii=False))
     return d
@@ -137,7 +137,7 @@ def _error_log(work: str, task: Task) -> tuple[LoadReport, str]:
     final = os.path.join(work, "errors", f"task-{task.index:05d}.jsonl")
     os.makedirs(os.path.dirname(final), exist_ok=True)
     report = LoadReport()
-    report.errors_file = f"{final}.tmp-{os.getpid()}"
+    report.errors_file = tmp_path(final)
     open(report.errors_file, "w").close()
     return report, final
 
@@ -170,14 +170,6 @@ def _count_bad_records(report: LoadReport, stats: Stats) -> None:
     for b in report.bad:
         key = bad_reason_kind(b.reason)
         stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
-
-
-def _remove_stale_tmp(out: str) -> None:
-    """Temporary files of a killed run (``*.tmp-<pid>``): never trusted, never left in the output."""
-    for d, _, names in os.walk(out):
-        for n in names:
-            if ".tmp-" in n:
-                os.remove(os.path.join(d, n))
 
 
 def _count_read(docs: Iterator[Document], stats: Stats) -> Iterator[Document]:
@@ -286,7 +278,7 @@ class Pipeline:
                     "use another output directory or resume=False (--no-resume)"
                 )
         atomic_write_text(plan_file, json.dumps(plan, ensure_ascii=False))
-        _remove_stale_tmp(out)
+        remove_stale(out)  # temporary files of a killed run: never trusted, never left in the output
         ex = get_executor(executor, workers, ray_address)
         try:
             if hasattr(ex, "progress"):

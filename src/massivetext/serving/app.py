@@ -164,11 +164,16 @@ def create_app(
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
         state.require_ready(body.model)
-        inputs = _completion_prompts(state, body.input)
-        vectors = await state.embed(inputs)
         if body.dimensions is not None:
             raise APIError(400, "dimensions cannot be changed for this model", "dimensions", "invalid_value")
-        n = sum(len(i) for i in inputs)
+        raw = body.input
+        if isinstance(raw, str) or (raw and all(isinstance(t, int) for t in raw)):
+            items: list[Any] = [raw]
+        else:
+            items = list(raw)
+        if not items:
+            raise APIError(400, "input must not be empty", "input", "invalid_value")
+        vectors, n = await state.embed(items)
         state.metrics.prompt_tokens.inc(n)
         return {
             "object": "list",
@@ -233,10 +238,6 @@ def _completion_prompts(state: ServerState, prompt: Any) -> list[list[int]]:
 
 
 def _sampling(state: ServerState, body: Any, max_tokens: int | None, logprobs: int | None) -> SamplingParams:
-    if body.presence_penalty or body.frequency_penalty:
-        raise APIError(
-            400, "presence_penalty and frequency_penalty are not supported", "presence_penalty", "unsupported_parameter"
-        )
     temperature = 1.0 if body.temperature is None else body.temperature
     if max_tokens is None:  # chat without a limit: up to the context
         max_tokens = 0
@@ -250,6 +251,8 @@ def _sampling(state: ServerState, body: Any, max_tokens: int | None, logprobs: i
         stop=list(body.stop or []),
         ignore_eos=body.ignore_eos,
         logprobs=logprobs,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
     )
 
 
@@ -314,16 +317,24 @@ class GenerationRun:
         out = r.push(text)
         return out + r.finish() if final else out
 
-    async def events(self) -> AsyncIterator[tuple[int, EngineOutput]]:
-        """Engine events until every prompt's request finished; a client that leaves cancels them."""
+    async def events(self, watch_disconnect: bool = False) -> AsyncIterator[tuple[int, EngineOutput]]:
+        """Engine events until every prompt's request finished; a client that leaves cancels them.
+
+        A streamed response learns of a disconnect from Starlette (which cancels this generator); a plain one polls
+        for it (``watch_disconnect``) a few times a second, also while tokens flow."""
         left = len(self.prompts)
+        checked = time.monotonic()
         try:
             while left:
                 try:
-                    i, event = await asyncio.wait_for(self.queue.get(), timeout=1.0)
+                    i, event = await asyncio.wait_for(self.queue.get(), timeout=0.25)
                 except asyncio.TimeoutError:
+                    event = None
+                if watch_disconnect and time.monotonic() - checked >= 0.25:
+                    checked = time.monotonic()
                     if await self.request.is_disconnected():
                         return
+                if event is None:
                     continue
                 if event.error is not None:
                     raise APIError(
@@ -352,7 +363,7 @@ class GenerationRun:
             out.setdefault(self._token_str(t), v)
         return out
 
-    def _lp_completion(self, lps, offset: int, texts: list[str]) -> dict[str, Any]:
+    def _lp_completion(self, lps, offset: int) -> dict[str, Any]:
         out: dict[str, Any] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
         pos = offset
         for lp in lps:
@@ -396,7 +407,7 @@ class GenerationRun:
         lps: list[list[Any]] = [[] for _ in range(total)]
         reasons: list[str | None] = [None] * total
         completion = 0
-        async for i, event in self.events():
+        async for i, event in self.events(watch_disconnect=True):
             for c in event.choices:
                 k = self._choice_index(i, c.index)
                 texts[k] += c.text
@@ -421,7 +432,7 @@ class GenerationRun:
                 prompt_text = self.state.decode(self.prompts[k // n]) if self.echo else ""
                 logprobs = None
                 if self.params.logprobs is not None:
-                    logprobs = self._lp_completion(lps[k], len(prompt_text), [])
+                    logprobs = self._lp_completion(lps[k], len(prompt_text))
                     if self.echo and self.prompt_logprobs is not None:
                         head = self._prompt_lp(k // n)
                         logprobs = {key: head[key] + logprobs[key] for key in logprobs}
@@ -489,7 +500,7 @@ class GenerationRun:
                         delta = {"content": text} if text else {}
                         out.append({"index": k, "delta": delta, "logprobs": lp, "finish_reason": reason})
                     else:
-                        lp = self._lp_completion(c.logprobs, 0, []) if c.logprobs else None
+                        lp = self._lp_completion(c.logprobs, 0) if c.logprobs else None
                         out.append({"index": k, "text": text, "logprobs": lp, "finish_reason": reason})
                 if event.finished:
                     completion += event.completion_tokens

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from massivetext._atomic import atomic_write_json, remove_stale
 from massivetext.data.readers import (
     LoadReport,
     compression_of,
@@ -182,7 +183,7 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
         "surrogate_documents": fixed,
         "settings": _settings(task),
     }
-    _write_json_atomic(out / ".done" / f"{task.key}.json", marker)
+    atomic_write_json(out / ".done" / f"{task.key}.json", marker, indent=2, ensure_ascii=False)
     return marker
 
 
@@ -207,13 +208,6 @@ def _settings(task: EncodeTask) -> dict[str, Any]:
         "id_field": task.id_field,
         "dtype": task.dtype,
     }
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _key(path: str, part: int | None) -> str:
@@ -287,8 +281,7 @@ def encode_corpus(
             pending.append(task)
         else:
             markers[task.key] = marker
-    for stale in out.glob("*/*.tmp-*"):  # leftovers of a killed run
-        stale.unlink(missing_ok=True)
+    remove_stale(out)  # leftovers of a killed run
     n_proc = max(1, min(len(pending), processes or os.cpu_count() or 1))
     if executor is None or executor == "local":
         # each worker gets an equal share of the cores for the Rust thread pool
@@ -350,7 +343,7 @@ def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: d
         "bad_examples": [e for m in markers for e in m["bad_examples"]][:20],
         "surrogate_documents": sum(m["surrogate_documents"] for m in markers),
     }
-    _write_json_atomic(out / "index.json", index)
+    atomic_write_json(out / "index.json", index, indent=2, ensure_ascii=False)
     return index
 
 

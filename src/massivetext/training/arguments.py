@@ -23,7 +23,7 @@ from typing import Any
 
 from massivetext.errors import ConfigError
 
-SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup")
+SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup", "warmup_stable_decay")
 STRATEGIES = ("no", "steps", "epoch")
 REPORTERS = ("none", "all", "tensorboard", "jsonl")
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused")
@@ -78,6 +78,7 @@ class TrainingArguments:
     warmup_ratio: float = 0.0
     # logging
     logging_dir: str | None = None
+    # "steps": every logging_steps (and the last step); "epoch": at each epoch's end; "no": no rows
     logging_strategy: str = "steps"
     logging_steps: float = 500
     logging_first_step: bool = False

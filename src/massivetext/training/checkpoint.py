@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from massivetext._atomic import replace_directory
 from massivetext.errors import MissingFileError
 
 PREFIX = "checkpoint"
@@ -124,8 +125,7 @@ def save_checkpoint(
         (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
     _barrier(world_size)
     if rank == 0:
-        shutil.rmtree(directory, ignore_errors=True)
-        os.replace(tmp, directory)
+        replace_directory(tmp, directory)  # the old checkpoint stays complete until the new one is in place
     _barrier(world_size)
 
 
