@@ -11,6 +11,18 @@ ratios against transformers.
 
 Variants: hf (transformers, fp32, dropout 0.1 as GPT2Config's default), hf_bf16; mt (same model and settings),
 mt_bf16 (autocast bf16), mt_compile (torch.compile), mt_bf16_compile; add `_nodrop` to any variant for dropout 0.
+The hf/mt variants above force bf16 and torch_compile (True or False) and set the benchmark's hyper-parameters.
+`hf_defaults` / `mt_defaults`: each Trainer constructed with only output_dir, max_steps and the batch size (what a
+user gets untouched: MassiveText's bf16="auto", torch_compile="auto", its chunked loss).
+`_v50k`: the same model with a 50,257-word vocabulary (GPT-2's; the data's ids stay < 8,192), where the logits are
+the largest activation; `mt_fulllogits`: MassiveText asked to return the full logits (the plain loss path), to show
+the chunked loss's memory and speed against it:
+
+    python benchmarks/train_vs_hf.py --steps 30 --variants hf_defaults,mt_defaults,hf_defaults_nodrop,mt_defaults_nodrop
+    python benchmarks/train_vs_hf.py --steps 20 --variants hf_v50k,mt_fulllogits_v50k,mt_v50k
+
+GPU (one command, when a CUDA device is there): the same with `--device cuda`, e.g.
+    python benchmarks/train_vs_hf.py --device cuda --steps 300 --variants hf_defaults,mt_defaults,hf_bf16,mt_bf16_compile
 Measured: median tokens/s over steps after warm-up (time between consecutive step ends, so data loading, forward,
 backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory, the mean train loss
 of the last 10 steps as each trainer logs it, and a validation loss computed the same way for both final models
@@ -60,14 +72,18 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
 
     torch.manual_seed(seed)
     bf16, compile_, nodrop = "bf16" in name, "compile" in name, "nodrop" in name
+    defaults = "defaults" in name
     drop = 0.0 if nodrop else 0.1
-    shape = dict(vocab_size=VOCAB, n_positions=SEQ, n_embd=256, n_layer=4, n_head=4,
+    vocab = 50257 if "v50k" in name else VOCAB
+    shape = dict(vocab_size=vocab, n_positions=SEQ, n_embd=256, n_layer=4, n_head=4,
                  resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, bos_token_id=0, eos_token_id=0)  # fmt: skip
     train = mt.TokenShards(shards, block_size=SEQ, split="train", seed=seed)
     step_ends: list[float] = []
     common = dict(output_dir=str(shards.parent / f"out-{name}"), max_steps=steps, per_device_train_batch_size=BATCH,
                   logging_steps=min(10, steps), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, bf16=bf16,
                   torch_compile=compile_, use_cpu=device == "cpu", dataloader_num_workers=0, **HPARAMS)  # fmt: skip
+    if defaults:  # what a user gets untouched: only output_dir, max_steps and the batch size
+        common = dict(output_dir=common["output_dir"], max_steps=steps, per_device_train_batch_size=BATCH)
     if name.startswith("hf"):
         import transformers
 
@@ -86,12 +102,23 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
             def on_step_end(self, args, state, control, **kw):
                 step_ends.append(time.perf_counter())
 
+        # remove_unused_columns=False: the dataset's extra column is read by the wrapper, not a speed setting
         args = transformers.TrainingArguments(remove_unused_columns=False, **common)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=WithLabels(), callbacks=[Clock()])
     else:
         from massivetext.training.callbacks import TrainerCallback
 
         model = mt.AutoModelForCausalLM.from_config(mt.AutoConfig.for_model("gpt2", **shape))
+        if "fulllogits" in name:  # the plain loss path: the model is made to build the (B, T, V) logits
+            import functools
+
+            chunked = model.forward
+
+            @functools.wraps(chunked)
+            def full_logits(*args, **kwargs):
+                return chunked(*args, **{**kwargs, "return_logits": True})
+
+            model.forward = full_logits
 
         class Clock(TrainerCallback):
             def on_step_end(self, args, state, control, **kw):
@@ -105,7 +132,7 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
     trainer.train()
     wall = time.perf_counter() - t0
     deltas = [b - a for a, b in zip(step_ends, step_ends[1:])][warmup:]
-    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or [float("nan")]  # defaults log at 500
     val = mt.TokenShards(shards, block_size=SEQ, split="val", shuffle=False)
     model = trainer.model.to(torch.device(device if device == "cpu" else "cuda"))
     ppl = mt.perplexity(model, val, batch_size=BATCH, max_batches=4)
@@ -154,13 +181,21 @@ def main() -> None:
         mem = f"peak {r['peak_mb']:.0f} MB" + (f" (train +{r['train_mb']:.0f} MB)" if r["train_mb"] is not None else "")
         print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
               f"  val {r['val_loss']:.3f}  wall {r['wall_s']:.0f}s", flush=True)  # fmt: skip
-    base = next((r for r in results if r["variant"] == "hf"), None)
-    if base:
-        print("# ratios vs hf (tokens/s, peak memory, loss, val loss):")
-        for r in results:
-            print(f"{r['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
-                  f"memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
-                  f"val {r['val_loss'] - base['val_loss']:+.3f}")  # fmt: skip
+    for r in results:  # each against its transformers counterpart: hf_defaults, hf_v50k, ... (else hf)
+        peer = "hf" + "".join(f"_{t}" for t in ("defaults", "nodrop", "v50k") if t in r["variant"])
+        base = next((b for b in results if b["variant"] == peer), None)
+        if base is None or base is r:
+            continue
+        print(f"{r['variant']:22s} vs {peer:20s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
+              f"memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
+              f"val {r['val_loss'] - base['val_loss']:+.3f}", flush=True)  # fmt: skip
+    full = {r["variant"].replace("_fulllogits", ""): r for r in results if "fulllogits" in r["variant"]}
+    for r in results:  # the chunked loss against the full logits, same model, same process setup
+        if r["variant"] in full:
+            f = full[r["variant"]]
+            print(f"{r['variant']:22s} vs {f['variant']:20s} speed x{r['tokens_per_s'] / f['tokens_per_s']:.2f}  "
+                  f"train memory x{(r['train_mb'] or 0) / max(f['train_mb'] or 1, 1):.2f}  "
+                  f"peak x{r['peak_mb'] / f['peak_mb']:.2f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
