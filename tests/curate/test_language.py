@@ -172,7 +172,9 @@ def test_pipeline_metadata_exemption_and_drops_by_language(tmp_path):
     stats = Pipeline([LanguageFilter(sources=["web/*"])]).run(
         str(inp), str(out), workers=1, progress=False, report=True
     )
-    kept = [r for p in sorted(os.listdir(out)) if ".jsonl" in p and "errors" not in p for r in read_output(str(out / p))]
+    kept = [
+        r for p in sorted(os.listdir(out)) if ".jsonl" in p and "errors" not in p for r in read_output(str(out / p))
+    ]
     ids = sorted(r["id"] for r in kept)
     assert ids == ["code0", "en0", "en1", "en2", "en3"]
     for r in kept:

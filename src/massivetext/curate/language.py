@@ -94,8 +94,12 @@ class LanguageFilter(Filter):
         self._model = None
 
     def config(self) -> dict[str, Any]:
-        return {"languages": self.languages, "threshold": self.threshold, "sources": self.sources,
-                "model": os.path.basename(self.model_path or "")}
+        return {
+            "languages": self.languages,
+            "threshold": self.threshold,
+            "sources": self.sources,
+            "model": os.path.basename(self.model_path or ""),
+        }
 
     def predict(self, text: str) -> tuple[str, float, dict[str, float]]:
         """``(best language, its score, scores of the configured languages)``; ``unknown`` for blank text."""
