@@ -273,7 +273,13 @@ class Pipeline:
         if not resume and os.path.isdir(out):
             shutil.rmtree(work, ignore_errors=True)
             for name in os.listdir(out):
-                if name.startswith("part-") or name in ("stats.json", "errors.jsonl", "report.html", "removed"):
+                if name.startswith("part-") or name in (
+                    "stats.json",
+                    "errors.jsonl",
+                    "report.html",
+                    "removed",
+                    "data_card.md",
+                ):
                     p = os.path.join(out, name)
                     shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
         if os.path.exists(plan_file):
@@ -322,12 +328,26 @@ class Pipeline:
             "seconds": time.perf_counter() - t0,
             "steps": [s.name for s in self.steps],
         }
+        from massivetext.curate.provenance import input_manifest, library_versions, recipe_record
+
+        run_stats.extra["provenance"] = {
+            "inputs": input_manifest(files),
+            "recipe": recipe_record(self.steps),
+            "read": dataclasses.asdict(self.read),
+            "output_format": self.output_format,
+            "task_bytes": self.task_bytes,
+            "libraries": library_versions(),
+        }
+        run_stats.extra["run"]["seconds"] = time.perf_counter() - t0  # wall time, hashing included
         run_stats.save(finished)  # first: from here a rerun needs no intermediate file
         self._finish(out, run_stats, report, keep_work)
         return run_stats
 
     def _finish(self, out: str, run_stats: Stats, report: bool, keep_work: bool) -> None:
+        from massivetext.curate.provenance import data_card
+
         run_stats.save(os.path.join(out, "stats.json"))
+        atomic_write_text(os.path.join(out, "data_card.md"), data_card(run_stats, out))
         if report:
             from massivetext.curate.report import write_report
 

@@ -304,6 +304,21 @@ def encode_corpus(
     return index
 
 
+def curated_sources(files: list[str]) -> list[dict[str, Any]]:
+    """The curated corpora the input files come from: each distinct directory holding a ``stats.json`` (written by
+    ``massivetext curate``: inputs with sha256, recipe, versions), with that file's path and sha256."""
+    seen: dict[str, dict[str, Any]] = {}
+    for f in files:
+        d = os.path.dirname(os.path.abspath(f))
+        stats = os.path.join(d, "stats.json")
+        if d in seen or not os.path.isfile(stats):
+            continue
+        seen[d] = {"corpus": d, "stats": stats, "stats_sha256": sha256_file(stats)}
+        if os.path.isfile(os.path.join(d, "data_card.md")):
+            seen[d]["data_card"] = os.path.join(d, "data_card.md")
+    return list(seen.values())
+
+
 def _read_marker(out: Path, task: EncodeTask, settings: dict[str, Any]) -> dict[str, Any] | None:
     path = out / ".done" / f"{task.key}.json"
     try:
@@ -342,6 +357,8 @@ def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: d
         "bad_records": sum(m["bad_records"] for m in markers),
         "bad_examples": [e for m in markers for e in m["bad_examples"]][:20],
         "surrogate_documents": sum(m["surrogate_documents"] for m in markers),
+        # the curated corpora (their stats.json: inputs, recipe, versions) these shards were encoded from
+        "curation": curated_sources(list(dict.fromkeys(m["input"] for m in markers))),
     }
     atomic_write_json(out / "index.json", index, indent=2, ensure_ascii=False)
     return index
