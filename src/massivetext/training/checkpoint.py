@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from massivetext._atomic import replace_directory
 from massivetext.errors import MissingFileError
 
 PREFIX = "checkpoint"
@@ -128,8 +129,7 @@ def save_checkpoint(
         write_model_card(tmp, model, args_dict, trainer_state, dataset)
     _barrier(world_size)
     if rank == 0:
-        shutil.rmtree(directory, ignore_errors=True)
-        os.replace(tmp, directory)
+        replace_directory(tmp, directory)  # the old checkpoint stays complete until the new one is in place
     _barrier(world_size)
 
 
