@@ -27,7 +27,9 @@ _TEXT = [
 ]
 
 
-def make_tiny_gpt2(path: Path, chat_template: bool = True, n_positions: int = 128, seed: int = 0) -> Path:
+def make_tiny_gpt2(
+    path: Path, chat_template: bool = True, n_positions: int = 128, seed: int = 0, n_embd: int = 64, n_layer: int = 2
+) -> Path:
     import torch
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -49,9 +51,9 @@ def make_tiny_gpt2(path: Path, chat_template: bool = True, n_positions: int = 12
     (path / "tokenizer_config.json").write_text(json.dumps(cfg))
     torch.manual_seed(seed)
     config = transformers.GPT2Config(
-        n_embd=64,
+        n_embd=n_embd,
         n_head=4,
-        n_layer=2,
+        n_layer=n_layer,
         vocab_size=tok.get_vocab_size(),
         n_positions=n_positions,
         bos_token_id=0,

@@ -8,7 +8,7 @@ import time
 import httpx
 import psutil
 import pytest
-from _serving_tiny import Server
+from _serving_tiny import Server, make_tiny_gpt2
 from prometheus_client.parser import text_string_to_metric_families
 
 KEY = "sk-test-0123456789"
@@ -177,7 +177,19 @@ def test_burst_of_200_with_queue_of_64(keyed):
     assert proc.memory_info().rss < rss_before + 64 * 2**20
 
 
-def test_disconnect_of_a_plain_request_frees_its_slots(keyed):
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory):
+    """A server whose model is big enough that 4 x 480 tokens take seconds: the client leaves after 0.3 s and the
+    server polls every 0.25 s, so with the tiny model generation could finish before the disconnect is seen."""
+    model = make_tiny_gpt2(tmp_path_factory.mktemp("slow") / "gpt", n_positions=512, n_embd=512, n_layer=8)
+    s = Server(model, "--max-batch-size", "8", env={"MASSIVETEXT_API_KEY": KEY},
+               log=tmp_path_factory.mktemp("log") / "slow.log")  # fmt: skip
+    yield s
+    s.stop()
+
+
+def test_disconnect_of_a_plain_request_frees_its_slots(slow):
+    keyed = slow
     before = _metric(keyed.url, "massivetext_generation_tokens_total")
     body = {"prompt": "hello", "max_tokens": 480, "n": 4, "ignore_eos": True, "temperature": 0}
     with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
