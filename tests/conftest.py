@@ -19,3 +19,27 @@ def _cache(tmp_path_factory):
     if "MASSIVETEXT_CACHE" not in os.environ:
         os.environ["MASSIVETEXT_CACHE"] = str(tmp_path_factory.mktemp("mt-cache"))
     yield
+
+
+@pytest.fixture(scope="session")
+def shard_dir(tmp_path_factory):
+    """Token shards (train + val) of a small synthetic corpus, encoded with a BPE tokenizer trained on it (shared by
+    the training, evaluation and CLI tests)."""
+    import json
+    import random
+
+    import massivetext as mt
+
+    root = tmp_path_factory.mktemp("shards")
+    rng = random.Random(0)
+    animals, verbs = ["cat", "dog", "bird", "fish", "cow"], ["runs", "sleeps", "eats", "sings"]
+    docs = [
+        {"id": f"d{i}", "text": " ".join(f"the {rng.choice(animals)} {rng.choice(verbs)}." for _ in range(12))}
+        for i in range(300)
+    ]
+    path = root / "docs.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    tok = mt.train_tokenizer([d["text"] for d in docs], kind="bpe", vocab_size=300,
+                             special_tokens=["<|endoftext|>"])  # fmt: skip
+    mt.encode_corpus(tok, path, root / "out", val_fraction=0.1, processes=1, progress=False)
+    return root / "out"

@@ -22,11 +22,13 @@ _EXPORTS: dict[str, str] = {
     # curation
     "Pipeline": "massivetext.curate.pipeline",
     "GopherQualityFilter": "massivetext.curate.quality",
+    "LanguageFilter": "massivetext.curate.language",
     "GopherRepetitionFilter": "massivetext.curate.repetition",
     "PIIRedactor": "massivetext.curate.pii",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",
     "Decontaminator": "massivetext.curate.dedup.decontaminate",
+    # executors (curation, dedup and encoding run on them)
     "LocalExecutor": "massivetext.executors.local",
     "RayExecutor": "massivetext.executors.ray",
     # tokenization
@@ -35,6 +37,14 @@ _EXPORTS: dict[str, str] = {
     "train_tokenizer": "massivetext.tokenization.train",
     "TokenShards": "massivetext.tokenization.shards",
     "encode_corpus": "massivetext.tokenization.encode",
+    # text preprocessing (classic baselines, long inputs for summarization/QA)
+    "normalize": "massivetext.tokenization.preprocess",
+    "remove_stop_words": "massivetext.tokenization.preprocess",
+    "ENGLISH_STOP_WORDS": "massivetext.tokenization.preprocess",
+    "truncate": "massivetext.tokenization.preprocess",
+    "pad_sequences": "massivetext.tokenization.preprocess",
+    "sliding_windows": "massivetext.tokenization.preprocess",
+    "split_long_text": "massivetext.tokenization.preprocess",
     # models
     "AutoConfig": "massivetext.models.auto",
     "AutoModel": "massivetext.models.auto",

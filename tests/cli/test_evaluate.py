@@ -16,8 +16,10 @@ from seqeval.metrics import f1_score as seqeval_f1
 
 import massivetext as mt
 from massivetext.cli.main import main
+from massivetext.evaluation.data import Fields
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -161,7 +163,7 @@ def test_summarization_rouge(ckpts, tmp_path):
         "summarization",
         data,
         str(tmp_path / "o"),
-        fields=mt.evaluation.run.Fields(source="document", target="summary"),
+        fields=Fields(source="document", target="summary"),
         max_new_tokens=6,
         progress=False,
     )
@@ -338,3 +340,80 @@ def test_contamination_finds_planted_overlaps_and_no_others(ckpts, tmp_path):
     assert con["clean"]["perplexity"] == pytest.approx(by_hand["perplexity"], rel=1e-6)
     assert con["clean"]["examples"] == 6
     assert "Contamination" in (out / "eval.html").read_text()
+
+
+def test_perplexity_on_token_shards(ckpts, tmp_path):
+    from massivetext.tokenization.shard_format import open_shard
+    from massivetext.tokenization.shards import read_index
+
+    tok = mt.AutoTokenizer.from_pretrained(ckpts["gpt"])
+    src = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in texts(40, seed=13)])
+    mt.encode_corpus(tok, src, tmp_path / "shards", val_fraction=0.5, processes=1, progress=False)
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                ckpts["gpt"],
+                "--task",
+                "perplexity",
+                "--data",
+                str(tmp_path / "shards"),
+                "--max-length",
+                "16",
+                "--stride",
+                "8",
+                "-o",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    index = read_index(tmp_path / "shards")
+    stream = np.concatenate(
+        [np.asarray(open_shard(tmp_path / "shards" / s["file"])) for s in index["splits"]["val"]["shards"]]
+    )
+    model = mt.AutoModelForCausalLM.from_pretrained(ckpts["gpt"]).eval()
+    by_hand = mt.evaluation.perplexity.sliding_window_perplexity(model, stream, max_length=16, stride=8)
+    res = read(out)
+    assert res["headline"]["score"] == pytest.approx(by_hand["perplexity"], rel=1e-6)
+    assert by_hand["tokens"] == len(stream) - 1
+    lo, hi = res["headline"]["ci"]
+    assert lo <= res["headline"]["score"] <= hi
+
+
+def test_translation_with_a_causal_lm_continues_the_prompt(ckpts, tmp_path):
+    src, tgt = texts(5, seed=21), texts(5, seed=22)
+    data = write_jsonl(tmp_path / "p.jsonl", [{"source": s, "target": t} for s, t in zip(src, tgt)])
+    res = mt.evaluation.evaluate_model(
+        ckpts["gpt"],
+        "translation",
+        data,
+        str(tmp_path / "o"),
+        max_new_tokens=5,
+        batch_size=5,
+        prefix="translate: ",
+        progress=False,
+    )
+    model = mt.AutoModelForCausalLM.from_pretrained(ckpts["gpt"]).eval()
+    tok = mt.AutoTokenizer.from_pretrained(ckpts["gpt"])
+    hyps = []
+    for s in src:  # alone, unpadded: left padding in the batch must not change the continuation
+        ids = torch.tensor([tok.encode("translate: " + s)])
+        hyps.append(
+            tok.decode(
+                model.generate(ids, max_new_tokens=5)[0, ids.shape[1] :].tolist(), skip_special_tokens=True
+            ).strip()
+        )
+    assert res["metrics"]["sacrebleu"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [tgt]).score)
+    preds = [json.loads(x)["prediction"] for x in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
+    assert preds == hyps
+
+
+def test_data_without_the_field_is_one_line_error(ckpts, tmp_path):
+    data = write_jsonl(tmp_path / "x.jsonl", [{"en": "a b c"}, {"en": "d e"}])
+    p = cli("--model", ckpts["clf"], "--task", "classification", "--data", data, "--no-progress")
+    assert p.returncode == 2 and "x.jsonl:1: missing field 'text'" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

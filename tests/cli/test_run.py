@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from peers import require
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "pipelines"))
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 from pipeline_helpers import _peaked, bert_config, save, sentences, wordpiece_tokenizer  # noqa: E402
 
 import massivetext as mt  # noqa: E402

@@ -12,6 +12,7 @@ from massivetext.curate.dedup.decontaminate import DecontamConfig, Decontaminato
 from massivetext.curate.dedup.shingles import jaccard
 from massivetext.curate.dedup.store import load_removals
 from massivetext.errors import ConfigError
+from peers import require
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_ngram_rule_catches_quotes_and_respects_min_overlap(data, tmp_path):
 
 
 def test_eval_sets_from_lists_and_datasets(data):
-    datasets = pytest.importorskip("datasets")
+    datasets = require("datasets")
     _, evals, eval_path, _ = data
     ds = datasets.Dataset.from_dict({"text": evals[:2], "id": ["x", "y"]})
     docs = load_eval_docs({"file": eval_path, "texts": evals[:3], "hf": ds})

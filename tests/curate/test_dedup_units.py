@@ -14,6 +14,7 @@ from massivetext.curate.dedup.shingles import jaccard, shingle_hashes, shingle_s
 from massivetext.curate.dedup.text import Normalization, normalize, word_bytes, words
 from massivetext.curate.dedup.unionfind import connected_components
 from massivetext.errors import ConfigError
+from peers import require
 
 
 def test_words_latin_cjk_thai_and_ascii_fast_path_agree_with_regex():
@@ -97,7 +98,7 @@ def test_band_hashes_equal_only_for_equal_bands():
 
 
 def test_optimal_bands_match_datasketch():
-    lsh = pytest.importorskip("datasketch.lsh")
+    lsh = require("datasketch.lsh")
     for threshold, num_perm in [(0.8, 128), (0.5, 64), (0.9, 256)]:
         ref = lsh._optimal_param(threshold, num_perm, 0.5, 0.5)
         assert optimal_bands(threshold, num_perm) == ref

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from massivetext.curate.quality import GopherQualityFilter
+from peers import require
 
 # content words of 4-6 letters, no stop words, no punctuation
 VOCAB = "apple river stone cloud green table music forest bright window garden silver planet ocean yellow".split()
@@ -132,7 +131,7 @@ _DT_REASON = {
 def test_same_decisions_as_datatrove_where_words_coincide():
     """On texts of lowercase words and digits separated by single spaces (spaCy's tokens are then the whitespace
     words), MassiveText and DataTrove must agree on every decision and reason."""
-    dt = pytest.importorskip("datatrove.pipeline.filters")
+    dt = require("datatrove.pipeline.filters")
     from datatrove.data import Document as DTDoc
 
     dtq = dt.GopherQualityFilter()

@@ -14,8 +14,9 @@ from massivetext.curate.dedup.decontaminate import Decontaminator
 from massivetext.curate.dedup.exact import ExactDeduplicator
 from massivetext.curate.dedup.minhash import MinHashDeduplicator
 from massivetext.curate.pipeline import Pipeline
+from peers import require
 
-ray = pytest.importorskip("ray")
+ray = require("ray")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from sklearn.metrics import accuracy_score, f1_score
 import massivetext as mt
 from massivetext.errors import ConfigError
 from massivetext.training.eval_loop import EvalPrediction
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 @pytest.fixture(scope="module")

@@ -55,3 +55,17 @@ def test_combine_merges_and_prefixes_clashes():
 def test_interval_on_metric_without_corpus_score():
     with pytest.raises(ConfigError, match="no corpus-level score"):
         mt.load_metric("confusion_matrix").compute(predictions=[0, 1], references=[0, 1], confidence=0.95)
+
+
+def test_tokenizer_that_needs_a_missing_package_is_a_one_line_error():
+    import importlib.util
+
+    if importlib.util.find_spec("MeCab") is not None:
+        from sacrebleu.metrics import BLEU
+
+        got = mt.load_metric("sacrebleu", tokenize="ja-mecab").compute(predictions=["今日は"], references=["今日は"])
+        assert got["score"] == pytest.approx(BLEU(tokenize="ja-mecab").corpus_score(["今日は"], [["今日は"]]).score)
+        return
+    with pytest.raises(ConfigError, match="ja-mecab.*not available") as e:
+        mt.load_metric("sacrebleu", tokenize="ja-mecab").compute(predictions=["今日は"], references=["今日は"])
+    assert "\n" not in str(e.value)

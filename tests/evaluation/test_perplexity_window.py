@@ -8,8 +8,9 @@ import torch
 
 import massivetext as mt
 from massivetext.evaluation.perplexity import sliding_window_perplexity, sliding_windows
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 @pytest.fixture(scope="module")

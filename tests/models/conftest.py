@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-transformers = pytest.importorskip("transformers")
+from peers import require
+
+transformers = require("transformers")
 
 torch.set_num_threads(1)
 

@@ -10,8 +10,9 @@ from safetensors.torch import load_file, save_file
 
 import massivetext as mt
 from massivetext.errors import ConfigError, MassiveTextError, MissingFileError
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def _tiny_gpt2(path):
@@ -81,7 +82,9 @@ def test_hub_name_offline_gives_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_from_config_dtype_and_device(tmp_path):
-    cfg = mt.AutoConfig.for_model("gpt2", vocab_size=40, n_embd=32, n_head=2, n_layer=1, n_positions=16)
+    cfg = mt.AutoConfig.for_model(  # special ids inside the vocabulary, or saving refuses
+        "gpt2", vocab_size=40, n_embd=32, n_head=2, n_layer=1, n_positions=16, bos_token_id=0, eos_token_id=0
+    )
     model = mt.AutoModelForCausalLM.from_config(cfg)
     model.save_pretrained(tmp_path, dtype=torch.bfloat16)
     assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "bfloat16"

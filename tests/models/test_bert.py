@@ -7,8 +7,9 @@ import torch
 from torch.testing import assert_close
 
 import massivetext as mt
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 HEADS = {
     "ForMaskedLM": mt.AutoModelForMaskedLM,

@@ -8,8 +8,9 @@ import torch
 from torch.testing import assert_close
 
 import massivetext as mt
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 

@@ -10,8 +10,9 @@ from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 
 import massivetext as mt
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def _t5(feed_forward_proj: str):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-pytest.importorskip("transformers")
+from peers import require
+
+require("transformers")
 import transformers  # noqa: E402
 from pipeline_helpers import (  # noqa: E402
     LABELS_NER,

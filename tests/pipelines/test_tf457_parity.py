@@ -68,3 +68,33 @@ def test_text2text_translation_summarization(fixture, request):
             pipe = mt.pipeline(job["task"], model=d, batch_size=batch_size)
             for call, r in zip(job["calls"], ref):
                 assert_same(pipe(*call["args"], **call["kwargs"]), r)
+
+
+def test_tasks_v5_kept_also_match_v457(bert_cls_dir, bert_ner_dir, bert_mlm_dir):
+    """The in-process tests compare with transformers 5; the issue's reference is 4.57, so check it agrees too."""
+    texts = sentences(6, seed=13, lo=2, hi=9)
+    jobs = [
+        {
+            "task": "text-classification",
+            "model": bert_cls_dir,
+            "calls": [{"args": [texts]}, {"args": [texts], "kwargs": {"top_k": None}}],
+        },
+        {
+            "task": "token-classification",
+            "model": bert_ner_dir,
+            "calls": [
+                {"args": [texts], "kwargs": {"aggregation_strategy": s}}
+                for s in ("none", "simple", "first", "average", "max")
+            ],
+        },
+        {
+            "task": "fill-mask",
+            "model": bert_mlm_dir,
+            "calls": [{"args": ["the [MASK] of the river"], "kwargs": {"top_k": 3}}],
+        },
+    ]
+    want = tf457.run(jobs)
+    for job, ref in zip(jobs, want):
+        pipe = mt.pipeline(job["task"], model=job["model"], batch_size=4)
+        for call, r in zip(job["calls"], ref):
+            assert_same(pipe(*call["args"], **call.get("kwargs", {})), r)

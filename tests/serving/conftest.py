@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from peers import require
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _serving_tiny import Server, make_tiny_gpt2  # noqa: E402
 
-pytest.importorskip("fastapi")
-pytest.importorskip("transformers")
+require("fastapi")
+require("transformers")
 
 
 @pytest.fixture(scope="session")

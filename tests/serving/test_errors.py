@@ -175,3 +175,16 @@ def test_burst_of_200_with_queue_of_64(keyed):
     assert _metric(keyed.url, "massivetext_running_sequences") == 0
     # the KV cache is preallocated: a burst leaves no lasting growth
     assert proc.memory_info().rss < rss_before + 64 * 2**20
+
+
+def test_disconnect_of_a_plain_request_frees_its_slots(keyed):
+    before = _metric(keyed.url, "massivetext_generation_tokens_total")
+    body = {"prompt": "hello", "max_tokens": 480, "n": 4, "ignore_eos": True, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        httpx.post(keyed.url + "/v1/completions", json=body, headers=AUTH, timeout=httpx.Timeout(10, read=0.3))
+    deadline = time.monotonic() + 10
+    while _metric(keyed.url, "massivetext_running_sequences") != 0:
+        assert time.monotonic() < deadline, "slots still busy after the client left"
+        time.sleep(0.02)
+    generated = _metric(keyed.url, "massivetext_generation_tokens_total") - before
+    assert generated < 4 * 480

@@ -12,7 +12,9 @@ import pytest
 import torch
 from _serving_tiny import reference
 
-openai = pytest.importorskip("openai")
+from peers import require
+
+openai = require("openai")
 
 PROMPTS = [
     "the quick brown fox",

@@ -73,3 +73,9 @@ def test_split_long_text_covers_the_text(bpe):
     assert len(pieces) > 3 and pieces[0] == text[: len(pieces[0])] and text.endswith(pieces[-1])
     assert all(len(tok.encode(p)) <= 12 for p in pieces)
     assert "".join(pieces).replace(" ", "").count("sentence") >= 30
+
+
+def test_preprocessing_is_public():
+    assert (mt.normalize, mt.remove_stop_words, mt.truncate, mt.pad_sequences, mt.sliding_windows,
+            mt.split_long_text, mt.ENGLISH_STOP_WORDS) == (normalize, remove_stop_words, truncate, pad_sequences,
+                                                          sliding_windows, split_long_text, ENGLISH_STOP_WORDS)  # fmt: skip

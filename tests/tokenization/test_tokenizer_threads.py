@@ -4,10 +4,10 @@ setting still matches transformers' PreTrainedTokenizerFast over the same tokeni
 import threading
 
 import pytest
-from tokenization_helpers import TEXTS
 from transformers import PreTrainedTokenizerFast
 
 import massivetext as mt
+from tokenization_helpers import TEXTS
 
 BATCH = [*TEXTS[:5], "short", ""]
 SETTINGS = [

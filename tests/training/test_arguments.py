@@ -6,10 +6,11 @@ import pytest
 
 from massivetext.errors import ConfigError
 from massivetext.training.arguments import TrainingArguments
+from peers import require
 
 
 def test_transformers_names_are_accepted_and_defaults_match():
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     ours = TrainingArguments(output_dir="x", evaluation_strategy="steps", eval_steps=5)
     ref = transformers.TrainingArguments(output_dir="x")
     assert ours.eval_strategy == "steps"

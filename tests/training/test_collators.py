@@ -10,8 +10,9 @@ from massivetext.training.collators import (
     DataCollatorForSeq2Seq,
     DataCollatorWithPadding,
 )
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def _features(tokenizer, texts, **extra):

@@ -1,5 +1,5 @@
-"""The Trainer with MassiveText models on MassiveText token shards: exact resume, HF-loadable checkpoints,
-perplexity."""
+"""The Trainer with MassiveText models on MassiveText token shards: exact resume, HF-loadable checkpoints.
+(Perplexity of these checkpoints is tested with the evaluation: tests/evaluation/test_perplexity.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 import massivetext as mt
 from massivetext.training.callbacks import TrainerCallback
+from peers import require
 
 
 class StopAt(TrainerCallback):
@@ -51,25 +52,21 @@ def test_exact_resume_with_massivetext_gpt_and_token_shards(shard_dir, tmp_path)
         assert torch.equal(p, q)
 
 
-def test_checkpoint_loads_in_transformers_and_perplexity_agrees(shard_dir, tmp_path):
-    transformers = pytest.importorskip("transformers")
+def test_checkpoint_loads_in_transformers(shard_dir, tmp_path):
+    transformers = require("transformers")
     trainer = _run(shard_dir, tmp_path)
     ckpt = tmp_path / "checkpoint-10"
     assert (ckpt / "tokenizer.json").exists()
     val = mt.TokenShards(shard_dir, block_size=32, split="val", shuffle=False)
     metrics = trainer.evaluate(val)
-    ours = mt.perplexity(trainer.model, shard_dir, block_size=32, split="val", batch_size=3)
-    assert ours["loss"] == pytest.approx(metrics["eval_loss"], rel=1e-5)
-    assert ours["tokens"] == len(val) * 32
     hf = transformers.GPT2LMHeadModel.from_pretrained(ckpt)
-    theirs = mt.perplexity(hf, val, batch_size=8)
-    assert theirs["loss"] == pytest.approx(ours["loss"], rel=1e-4)
     reloaded = mt.AutoModelForCausalLM.from_pretrained(ckpt)
     ids = val[0]["input_ids"][None]
     trainer.model.eval()
     torch.testing.assert_close(reloaded(ids).logits, trainer.model(ids).logits)
+    torch.testing.assert_close(hf(ids).logits, trainer.model(ids).logits, rtol=1e-4, atol=1e-4)
     # 10 steps already take the loss well below the untrained ln(vocab) = 5.68 (measured 4.79)
-    assert ours["loss"] < torch.log(torch.tensor(float(hf.config.vocab_size))).item() - 0.5
+    assert metrics["eval_loss"] < torch.log(torch.tensor(float(hf.config.vocab_size))).item() - 0.5
 
 
 def test_gradient_checkpointing_on_massivetext_gpt(shard_dir, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from massivetext.training.schedule import get_scheduler
+from peers import require
 
 
 def _lrs(make, steps):
@@ -30,7 +31,7 @@ def _lrs(make, steps):
     ],
 )
 def test_schedule_matches_transformers(name, kwargs):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
 
     def opt():
         return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)

@@ -6,14 +6,14 @@ import random
 
 import datasets
 import numpy as np
-import pytest
 import torch
 
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.collators import DataCollatorForLanguageModeling
 from massivetext.training.trainer import Trainer
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def _args(tmp_path, **kw):

@@ -12,12 +12,15 @@ import torch.nn.functional as F
 from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.trainer import Trainer
+from peers import require
 
 
 def _args(tmp_path, **kw):
+    # fp32: these tests check the loss arithmetic against float32 references (bf16="auto" would pick bf16 here)
     base = dict(
-        output_dir=str(tmp_path), logging_steps=1, save_strategy="no", disable_tqdm=True, use_cpu=True, report_to="none"
-    )
+        output_dir=str(tmp_path), logging_steps=1, save_strategy="no", disable_tqdm=True, use_cpu=True, report_to="none",
+        bf16=False,
+    )  # fmt: skip
     return TrainingArguments(**{**base, **kw})
 
 
@@ -162,7 +165,7 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path):
 
 
 def test_tensorboard_request_without_tensorboard_still_writes_jsonl(tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     try:
         import tensorboard  # noqa: F401
 

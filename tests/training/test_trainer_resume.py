@@ -12,6 +12,7 @@ from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.callbacks import TrainerCallback
 from massivetext.training.trainer import Trainer
+from peers import require
 
 
 class StopAt(TrainerCallback):
@@ -59,7 +60,7 @@ def test_exact_resume_matches_straight_run(tmp_path):
 
 
 def test_checkpoint_layout_loads_in_transformers(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     trainer = _run(tmp_path, stop_at=6)
     ckpt = tmp_path / "checkpoint-6"
     for name in (
@@ -118,3 +119,40 @@ def test_save_total_limit_plain(tmp_path):
     )
     Trainer(tiny_gpt2(), args, train_dataset=data).train()
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-5", "checkpoint-6"]
+
+
+def _rows(out):
+    timing = {"tokens_per_second", "mfu"}
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in timing} for r in rows if "event" not in r]
+
+
+def test_resume_keeps_the_whole_runs_train_loss_and_cuts_metrics_back(tmp_path):
+    """train_loss after a resume covers all 12 steps (not only the last 6); the rows of steps 7-9 written before the
+    crash are redone after the resume, so metrics.jsonl is cut back to the checkpoint's step: no duplicate rows."""
+    straight = _run(tmp_path / "a")
+    straight_loss = straight.state.train_loss_sum / straight.state.train_loss_steps
+    crashed = _run(tmp_path / "b", stop_at=9)  # checkpoint-6 exists; steps 7-9 were logged, then the "crash"
+    assert [r["step"] for r in _rows(tmp_path / "b")] == list(range(1, 10))
+    assert crashed.state.global_step == 9
+    resumed_trainer = _run(tmp_path / "b", resume=str(tmp_path / "b" / "checkpoint-6"), seed_model=123)
+    out_loss = resumed_trainer.state.train_loss_sum / resumed_trainer.state.train_loss_steps
+    assert resumed_trainer.state.train_loss_steps == 12
+    assert out_loss == pytest.approx(straight_loss, rel=1e-6)
+    assert _rows(tmp_path / "b") == _rows(tmp_path / "a")  # each step once, the same numbers as the straight run
+
+
+def test_train_loss_after_resume_counts_steps_not_yet_logged_at_the_checkpoint(tmp_path):
+    """logging every 4 steps, checkpoint at 6: steps 5-6 were not logged when it was saved, and still count."""
+    data = datasets.Dataset.from_dict({"input_ids": counting_sequences(40, 16, seed=2)})
+
+    def run(out, stop_at=None, resume=None):
+        args = TrainingArguments(output_dir=str(out), max_steps=12, per_device_train_batch_size=4, logging_steps=4,
+                                 save_steps=6, disable_tqdm=True, use_cpu=True, seed=7)  # fmt: skip
+        trainer = Trainer(tiny_gpt2(), args, train_dataset=data, callbacks=[StopAt(stop_at)] if stop_at else None)
+        return trainer.train(resume_from_checkpoint=resume)
+
+    straight = run(tmp_path / "a")
+    run(tmp_path / "b", stop_at=6)
+    resumed = run(tmp_path / "b", resume=True)
+    assert resumed.training_loss == pytest.approx(straight.training_loss, rel=1e-6)

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from massivetext.models.auto import AutoModel
     from massivetext.models.hub import resolve
     from massivetext.models.streamers import TextStreamer
+    from massivetext.pipelines import pipeline
     from massivetext.tokenization.tokenizer import AutoTokenizer
 
     prompts = _prompts(args)
@@ -64,26 +65,25 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
-        num_beams=args.num_beams,
+        num_beams=args.num_beams or 1,  # greedy unless asked: the pipelines' own default is 4 beams for seq2seq
         length_penalty=args.length_penalty,
         repetition_penalty=args.repetition_penalty,
-        stop_strings=args.stop,
-        tokenizer=tok if args.stop else None,
     )
+    options = {k: v for k, v in options.items() if v is not None}
+    if args.stop:
+        options["stop"] = args.stop
     enc_dec = model.is_encoder_decoder
+    # one implementation of generation for users: the text-generation / text2text-generation pipelines
+    pipe = pipeline("text2text-generation" if enc_dec else "text-generation", model=model, tokenizer=tok)
+    key = "generated_text"
     for prompt in prompts:
-        ids = tok.encode(prompt, add_special_tokens=enc_dec)  # a seq2seq encoder wants its </s>
-        if not ids:
-            raise ConfigError(f"prompt {prompt!r} encodes to no tokens")
         if args.no_stream:
-            out = model.generate(torch.tensor([ids], device=model.device), **options)
-            text = tok.decode(out[0, 1 if enc_dec else len(ids) :], skip_special_tokens=True)
-            print(text if enc_dec else prompt + text, flush=True)
+            print(pipe(prompt, **options)[0][key], flush=True)
         else:
             if not enc_dec:  # a continuation is shown after its prompt
                 print(prompt, end="", flush=True)
             streamer = TextStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-            model.generate(torch.tensor([ids], device=model.device), streamer=streamer, **options)
+            pipe(prompt, streamer=streamer, **options)
     return 0
 
 

@@ -105,6 +105,7 @@ def _tokenizer(config: dict[str, Any]) -> Any:
 
 def _model(config: dict[str, Any], task: str, tokenizer: Any) -> Any:
     import massivetext as mt
+    from massivetext.models.config import special_ids_from_tokenizer
 
     auto = getattr(mt, TASKS[task])
     spec = config["model"]
@@ -119,10 +120,9 @@ def _model(config: dict[str, Any], task: str, tokenizer: Any) -> Any:
         if tokenizer is None:
             raise ConfigError("model: vocab_size is not set and there is no tokenizer to take it from")
         fields["vocab_size"] = len(tokenizer)
-    for name in ("eos_token_id", "pad_token_id", "bos_token_id"):
-        value = getattr(tokenizer, name, None) if tokenizer is not None else None
-        if name not in fields and value is not None:
-            fields[name] = value
+    if tokenizer is not None:  # special ids from the tokenizer, None where it has none (never another model's)
+        for name, value in special_ids_from_tokenizer(tokenizer).items():
+            fields.setdefault(name, value)
     try:
         return auto.from_config(mt.AutoConfig.for_model(spec["type"], **fields))
     except TypeError as e:

@@ -1,7 +1,8 @@
 """Curation input and output: task planning, reading tasks as documents, atomic shard writers.
 
-Every file a run produces is written under a temporary name in the same directory and renamed with ``os.replace``
-when complete, so a crash (even ``kill -9``) leaves either the old state or the whole new file, never half a file.
+Every file a run produces is written under a temporary name in the same directory and renamed into place when
+complete (``massivetext._atomic``), so a crash (even ``kill -9``) leaves either the old state or the whole new file,
+never half a file.
 """
 
 from __future__ import annotations
@@ -12,24 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from massivetext._atomic import discard, publish, tmp_path
 from massivetext.curate.document import Document
 from massivetext.data.readers import LoadReport, compression_of, iter_records, kind_of, open_binary, split_byte_ranges
 from massivetext.errors import BadInputError, ConfigError
 
 FORMATS = {"jsonl": ".jsonl.zst", "parquet": ".parquet"}
 ZSTD_LEVEL = 3
-
-
-def _tmp(path: str) -> str:
-    return f"{path}.tmp-{os.getpid()}"
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = _tmp(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -139,7 +129,7 @@ class ShardWriter:
     def __init__(self, path: str, fmt: str = "jsonl"):
         if fmt not in FORMATS:
             raise ConfigError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
-        self.path, self.fmt, self.tmp = path, fmt, _tmp(path)
+        self.path, self.fmt, self.tmp = path, fmt, tmp_path(path)
         self.n = 0
         self.nbytes = 0
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -170,7 +160,7 @@ class ShardWriter:
             table = pa.Table.from_pylist(self._rows) if self._rows else pa.table({})
             pq.write_table(table, self.tmp)
             self._rows = []
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         try:
@@ -178,8 +168,7 @@ class ShardWriter:
                 self._z.close()
                 self._raw.close()
         finally:
-            if os.path.exists(self.tmp):
-                os.remove(self.tmp)
+            discard(self.tmp)
 
     def __enter__(self) -> ShardWriter:
         return self

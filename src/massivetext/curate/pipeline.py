@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from massivetext._atomic import atomic_write_text, publish, remove_stale, tmp_path
 from massivetext.curate.document import Document
 from massivetext.curate.io import (
     FORMATS,
@@ -27,7 +28,6 @@ from massivetext.curate.io import (
     RemovedWriter,
     ShardWriter,
     Task,
-    atomic_write_text,
     output_record,
     plan_tasks,
     read_task,
@@ -126,7 +126,7 @@ def run_task(job: _Job) -> dict[str, Any]:
         raise
     if errors_file is not None:
         _count_bad_records(report, stats)
-        os.replace(report.errors_file, errors_file)
+        publish(report.errors_file, errors_file)
     d = stats.to_dict()
     atomic_write_text(marker, json.dumps(d, ensure_ascii=False))
     return d
@@ -137,7 +137,7 @@ def _error_log(work: str, task: Task) -> tuple[LoadReport, str]:
     final = os.path.join(work, "errors", f"task-{task.index:05d}.jsonl")
     os.makedirs(os.path.dirname(final), exist_ok=True)
     report = LoadReport()
-    report.errors_file = f"{final}.tmp-{os.getpid()}"
+    report.errors_file = tmp_path(final)
     open(report.errors_file, "w").close()
     return report, final
 
@@ -170,14 +170,6 @@ def _count_bad_records(report: LoadReport, stats: Stats) -> None:
     for b in report.bad:
         key = bad_reason_kind(b.reason)
         stats.bad_reasons[key] = stats.bad_reasons.get(key, 0) + 1
-
-
-def _remove_stale_tmp(out: str) -> None:
-    """Temporary files of a killed run (``*.tmp-<pid>``): never trusted, never left in the output."""
-    for d, _, names in os.walk(out):
-        for n in names:
-            if ".tmp-" in n:
-                os.remove(os.path.join(d, n))
 
 
 def _count_read(docs: Iterator[Document], stats: Stats) -> Iterator[Document]:
@@ -261,7 +253,14 @@ class Pipeline:
         progress: bool = True,
         ray_address: str | None = None,
         report: bool = True,
+        keep_work: bool = False,
     ) -> Stats:
+        """Run the pipeline; returns the run's statistics (also in ``output_dir/stats.json``).
+
+        A successful run deletes its intermediate corpus copies (``_work/stage-*``, the GlobalSteps' work files,
+        per-task error files already merged into ``errors.jsonl``) and keeps only what resume and audit need: the
+        plan, the completion markers and the final statistics (``_work/done/``). ``keep_work=True`` keeps it all.
+        """
         from massivetext.executors import get_executor
 
         t0 = time.perf_counter()
@@ -274,7 +273,13 @@ class Pipeline:
         if not resume and os.path.isdir(out):
             shutil.rmtree(work, ignore_errors=True)
             for name in os.listdir(out):
-                if name.startswith("part-") or name in ("stats.json", "errors.jsonl", "report.html", "removed"):
+                if name.startswith("part-") or name in (
+                    "stats.json",
+                    "errors.jsonl",
+                    "report.html",
+                    "removed",
+                    "data_card.md",
+                ):
                     p = os.path.join(out, name)
                     shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
         if os.path.exists(plan_file):
@@ -286,7 +291,12 @@ class Pipeline:
                     "use another output directory or resume=False (--no-resume)"
                 )
         atomic_write_text(plan_file, json.dumps(plan, ensure_ascii=False))
-        _remove_stale_tmp(out)
+        finished = os.path.join(work, "done", "run.json")
+        if os.path.exists(finished):  # this very run already completed: its intermediates may be gone
+            run_stats = Stats.load(finished)
+            self._finish(out, run_stats, report, keep_work)
+            return run_stats
+        remove_stale(out)  # temporary files of a killed run: never trusted, never left in the output
         ex = get_executor(executor, workers, ray_address)
         try:
             if hasattr(ex, "progress"):
@@ -318,12 +328,32 @@ class Pipeline:
             "seconds": time.perf_counter() - t0,
             "steps": [s.name for s in self.steps],
         }
+        from massivetext.curate.provenance import input_manifest, library_versions, recipe_record
+
+        run_stats.extra["provenance"] = {
+            "inputs": input_manifest(files),
+            "recipe": recipe_record(self.steps),
+            "read": dataclasses.asdict(self.read),
+            "output_format": self.output_format,
+            "task_bytes": self.task_bytes,
+            "libraries": library_versions(),
+        }
+        run_stats.extra["run"]["seconds"] = time.perf_counter() - t0  # wall time, hashing included
+        run_stats.save(finished)  # first: from here a rerun needs no intermediate file
+        self._finish(out, run_stats, report, keep_work)
+        return run_stats
+
+    def _finish(self, out: str, run_stats: Stats, report: bool, keep_work: bool) -> None:
+        from massivetext.curate.provenance import data_card
+
         run_stats.save(os.path.join(out, "stats.json"))
+        atomic_write_text(os.path.join(out, "data_card.md"), data_card(run_stats, out))
         if report:
             from massivetext.curate.report import write_report
 
             write_report(run_stats, os.path.join(out, "report.html"), [s.name for s in self.steps])
-        return run_stats
+        if not keep_work:
+            remove_work_copies(out)
 
     @staticmethod
     def _merge_errors(out: str, tasks: list[Task]) -> None:
@@ -334,6 +364,19 @@ class Pipeline:
                 with open(p, encoding="utf-8") as f:
                     parts.append(f.read())
         atomic_write_text(os.path.join(out, "errors.jsonl"), "".join(parts))
+
+
+def remove_work_copies(output_dir: str) -> None:
+    """Delete a finished run's intermediate data under ``_work/`` (stage shards, GlobalStep work files, per-task
+    error files), keeping ``plan.json`` and ``done/`` (markers and final statistics, a few KB)."""
+    work = os.path.join(output_dir, "_work")
+    if not os.path.isdir(work):
+        return
+    for name in os.listdir(work):
+        if name in ("plan.json", "done"):
+            continue
+        p = os.path.join(work, name)
+        shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
 
 
 def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
@@ -348,4 +391,4 @@ def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
     return [d.text for d in docs], stats
 
 
-__all__ = ["Pipeline", "apply", "run_task"]
+__all__ = ["Pipeline", "apply", "remove_work_copies", "run_task"]

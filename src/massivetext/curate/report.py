@@ -10,7 +10,7 @@ import base64
 import html
 import io
 
-from massivetext.curate.io import atomic_write_text
+from massivetext._atomic import atomic_write_text
 from massivetext.curate.stats import N_BINS, Stats, bin_edges, summary_table
 
 

@@ -132,7 +132,7 @@ class Stats:
         return cls(steps=steps, **d)
 
     def save(self, path: str) -> None:
-        from massivetext.curate.io import atomic_write_text
+        from massivetext._atomic import atomic_write_text
 
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n")
 

@@ -46,7 +46,7 @@ _WHITESPACE, _PUNCT, _OTHER = 0, 1, 2
 _CLASS = np.full(0x10000, _OTHER, dtype=np.uint8)
 _CLASS[[ord(c) for c in PUNCTUATION]] = _PUNCT
 _CLASS[[c for c in range(0x3001) if chr(c).isspace()]] = _WHITESPACE
-_SCAN_CHARS = 1 << 20  # characters classified at a time: a few MB of arrays whatever the text's size
+_SCAN_CHARS = 1 << 18  # characters classified at a time: arrays of at most 2 MB whatever the text's size
 
 
 def count_words(text: str, chunk: int = _SCAN_CHARS) -> tuple[int, int]:

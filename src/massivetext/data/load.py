@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from massivetext._atomic import atomic_path, atomic_write_json
 from massivetext.data.readers import KINDS, BadRecord, LoadReport, iter_records, resolve_files
 from massivetext.errors import BadInputError, ConfigError
 
@@ -134,19 +135,12 @@ def _materialize(kind: str, files: list[str], strict: bool, report: LoadReport, 
     if os.path.exists(arrow_path) and os.path.exists(report_path) and not strict:
         _restore_report(report, report_path)
     else:
-        tmp = f"{arrow_path}.tmp-{os.getpid()}"
-        _write_arrow(_records(kind, files, strict, report, options), tmp, report, strict, numeric=kind == "csv")
-        with open(report_path, "w") as f:
-            json.dump(
-                {
-                    "n_good": report.n_good,
-                    "n_bad": report.n_bad,
-                    "files": report.files,
-                    "bad": [vars(b) for b in report.bad],
-                },
-                f,
-            )
-        os.replace(tmp, arrow_path)
+        # the report first, the Arrow file last: a cache entry counts only when both are there, each complete
+        with atomic_path(arrow_path) as tmp:
+            _write_arrow(_records(kind, files, strict, report, options), tmp, report, strict, numeric=kind == "csv")
+            summary = {"n_good": report.n_good, "n_bad": report.n_bad, "files": report.files,
+                       "bad": [vars(b) for b in report.bad]}  # fmt: skip
+            atomic_write_json(report_path, summary)
     return datasets.Dataset.from_file(arrow_path)
 
 

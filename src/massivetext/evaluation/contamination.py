@@ -65,6 +65,7 @@ def check_contamination(
     ngram: int = 13,
     threshold: float = 0.8,
     min_overlap: int = 1,
+    min_short_words: int = 8,
     text_field: str = "text",
     workdir: str | None = None,
     executor: Any = None,
@@ -74,7 +75,9 @@ def check_contamination(
 
     files = train_files(train_corpus)
     docs = [EvalDoc("eval", str(i), t) for i, t in enumerate(texts)]
-    cfg = DecontamConfig(mode=mode, ngram=ngram, threshold=threshold, min_overlap=min_overlap)
+    cfg = DecontamConfig(
+        mode=mode, ngram=ngram, threshold=threshold, min_overlap=min_overlap, min_short_words=min_short_words
+    )
     with tempfile.TemporaryDirectory(prefix="mt-contam-") as tmp:
         wd = workdir or tmp
         find_contaminated(files, docs, wd, executor, cfg, DocReader(text_field=text_field))

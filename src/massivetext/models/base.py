@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from massivetext.errors import BadInputError, ConfigError
-from massivetext.models.config import ModelConfig, config_from_dict, read_config_dict
+from massivetext.models.config import ModelConfig, check_special_ids, config_from_dict, read_config_dict
 from massivetext.models.hub import load_state_dict, resolve, save_state_dict
 
 
@@ -156,6 +156,7 @@ class PreTrainedModel(nn.Module):
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> None:
         path = Path(directory)
+        check_special_ids(self.config.to_dict(), path)  # before anything is written
         path.mkdir(parents=True, exist_ok=True)
         state = self.hf_state_dict()
         if dtype is not None:

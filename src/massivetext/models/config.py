@@ -67,8 +67,10 @@ class ModelConfig:
 
     def save_pretrained(self, directory: str | Path) -> None:
         path = Path(directory)
+        data = self.to_dict()
+        check_special_ids(data, path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / CONFIG_NAME).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        (path / CONFIG_NAME).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
     def from_pretrained(cls, name_or_dir: str | Path) -> ModelConfig:
@@ -88,6 +90,30 @@ class ModelConfig:
     def padded_vocab_size(self) -> int:
         m = max(1, int(self.mt_pad_vocab_multiple or 1))
         return (self.vocab_size + m - 1) // m * m
+
+
+def special_ids_from_tokenizer(tokenizer: Any) -> dict[str, int | None]:
+    """The tokenizer's bos/eos/pad ids as config fields, ``None`` where it has no such token, so that a model
+    built for a tokenizer never keeps another model's defaults (GPT-2's 50256 in an 8,192-token vocabulary)."""
+    return {k: getattr(tokenizer, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+
+
+def check_special_ids(config: dict[str, Any], where: str | Path) -> None:
+    """Refuse a config whose special-token ids (every ``*_token_id`` key) fall outside its vocabulary: such a model
+    never emits its end of text, and transformers warns on load (issue 18)."""
+    vocab = config.get("vocab_size")
+    if not isinstance(vocab, int):
+        return
+    for key in sorted(config):
+        value = config[key]
+        if not key.endswith("_token_id") or value is None:
+            continue
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if not isinstance(v, int) or not 0 <= v < vocab:
+                raise ConfigError(
+                    f"{where}: {key}={value!r} is outside the vocabulary (vocab_size={vocab}); take the special ids "
+                    f"from the tokenizer (massivetext.models.config.special_ids_from_tokenizer) or set them to None"
+                )
 
 
 def read_config_dict(directory: str | Path) -> dict[str, Any]:

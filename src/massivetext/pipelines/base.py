@@ -15,6 +15,7 @@ transformers-v4 result. The base does the rest, the same way for every task:
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -27,7 +28,7 @@ import torch
 from massivetext.errors import BadInputError, ConfigError, MassiveTextError
 
 # tokens per padded batch (rows x longest row); batch_size caps the rows
-DEFAULT_TOKEN_BUDGET = 16384
+DEFAULT_TOKEN_BUDGET = 4096
 # how many inputs are read ahead, tokenized together and sorted by length
 WINDOW_BATCHES = 16
 
@@ -140,7 +141,8 @@ class Pipeline:
     # ---- calling ----------------------------------------------------------------------------------------
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
         inputs, kwargs = self.parse_call(inputs, args, kwargs)
-        params = self.sanitize(**kwargs)
+        with self._tok_lock:  # sanitize may tokenize (fill-mask targets)
+            params = self.sanitize(**kwargs)
         single, stream, items = self.split_inputs(inputs)
         results = self.run(items, params)
         if single:
@@ -151,7 +153,8 @@ class Pipeline:
 
     def iter_results(self, items: list[Any], **kwargs: Any) -> Iterator[Any]:
         """For each item, what ``self(item, **kwargs)`` returns, computed in batches (``massivetext run``)."""
-        params = self.sanitize(**dict(kwargs))
+        with self._tok_lock:
+            params = self.sanitize(**dict(kwargs))
         for item, result in zip(items, self.run(items, params)):
             yield self.as_single(item, result, params, kwargs)
 
@@ -178,16 +181,12 @@ class Pipeline:
         """(one item?, stream the results?, the items)."""
         if self.is_single(inputs):
             return True, False, [inputs]
-        try:
-            import datasets
-
-            if isinstance(inputs, datasets.Dataset):
-                column = self.dataset_field
-                if column is not None and column in inputs.column_names:
-                    return False, True, (row[column] for row in inputs)
-                return False, True, iter(inputs)
-        except ImportError:  # datasets is optional for pipelines
-            pass
+        datasets = sys.modules.get("datasets")  # a Dataset input means it is imported; never pay its import here
+        if datasets is not None and isinstance(inputs, datasets.Dataset):
+            column = self.dataset_field
+            if column is not None and column in inputs.column_names:
+                return False, True, (row[column] for row in inputs)
+            return False, True, iter(inputs)
         if isinstance(inputs, (list, tuple)):
             return False, False, list(inputs)
         if isinstance(inputs, Iterator) or hasattr(inputs, "__iter__") and not isinstance(inputs, (dict, bytes)):
@@ -216,7 +215,8 @@ class Pipeline:
         flat = [(i, f) for i, feats in enumerate(feats_per_item) for f in feats]
         outputs: list[Any] = [None] * len(flat)
         order = sorted(range(len(flat)), key=lambda k: len(flat[k][1].input_ids))
-        for batch_idx in self.cut_batches([len(flat[k][1].input_ids) for k in order]):
+        rows = self.max_rows(params)
+        for batch_idx in self.cut_batches([len(flat[k][1].input_ids) for k in order], rows):
             ids = [order[k] for k in batch_idx]
             feats = [flat[k][1] for k in ids]
             with torch.inference_mode():
@@ -230,14 +230,19 @@ class Pipeline:
             pos += n
         return results
 
-    def cut_batches(self, lengths: list[int]) -> Iterator[list[int]]:
-        """Consecutive runs of the length-sorted features: at most batch_size rows and token_budget tokens."""
+    def max_rows(self, params: dict[str, Any]) -> int:
+        """Rows per forward pass (generation counts beams and returned sequences as rows)."""
+        return self.batch_size
+
+    def cut_batches(self, lengths: list[int], max_rows: int | None = None) -> Iterator[list[int]]:
+        """Consecutive runs of the length-sorted features: at most max_rows rows and token_budget tokens."""
+        max_rows = max_rows or self.batch_size
         start = 0
         while start < len(lengths):
             end = start + 1
             while (
                 end < len(lengths)
-                and end - start < self.batch_size
+                and end - start < max_rows
                 and lengths[end] * (end + 1 - start) <= max(self.token_budget, lengths[end])
             ):
                 end += 1

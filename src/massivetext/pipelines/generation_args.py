@@ -48,6 +48,7 @@ SUPPORTED = {
     "bad_words_ids",
     "stop_strings",
     "generator",
+    "streamer",
 }
 
 

@@ -42,10 +42,15 @@ class Text2TextGenerationPipeline(Pipeline):
         truncation: bool | None = None,
         src_lang: str | None = None,
         tgt_lang: str | None = None,
+        stop: Any = None,
         **generate: Any,
     ) -> dict[str, Any]:
         _, _ = src_lang, tgt_lang  # language codes matter only to multilingual tokenizers (none here yet)
+        if stop is not None:
+            generate["stop_strings"] = stop
         gen, _ = generation_args.resolve(self.model, self.tokenizer, self.defaults, self.config_task, generate)
+        if gen.get("stop_strings"):
+            gen["tokenizer"] = self.tokenizer
         return {
             "gen": gen,
             "tensors": bool(return_tensors),

@@ -50,7 +50,7 @@ def loss_chart(train: list[tuple[int, float]], evals: list[tuple[int, float]], b
     if train:
         ax.plot(*zip(*train), label="training loss", color="#4c72b0")
     if evals:
-        ax.plot(*zip(*evals), "o-", label="validation loss (128 windows)", color="#dd8452")
+        ax.plot(*zip(*evals), "o-", label="validation loss (windows spread over the split)", color="#dd8452")
     ax.axhline(baseline, ls="--", color="gray", label="unigram baseline")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats/token)")

@@ -164,11 +164,16 @@ def create_app(
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
         state.require_ready(body.model)
-        inputs = _completion_prompts(state, body.input)
-        vectors = await state.embed(inputs)
         if body.dimensions is not None:
             raise APIError(400, "dimensions cannot be changed for this model", "dimensions", "invalid_value")
-        n = sum(len(i) for i in inputs)
+        raw = body.input
+        if isinstance(raw, str) or (raw and all(isinstance(t, int) for t in raw)):
+            items: list[Any] = [raw]
+        else:
+            items = list(raw)
+        if not items:
+            raise APIError(400, "input must not be empty", "input", "invalid_value")
+        vectors, n = await state.embed(items)
         state.metrics.prompt_tokens.inc(n)
         return {
             "object": "list",
@@ -205,6 +210,22 @@ def _add_task_route(app: FastAPI, state: ServerState, route: str, task: str) -> 
     app.post(f"/v1/{route}")(run_task)
 
 
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two consecutive stream entries of one choice as one (text, logprobs and finish reason joined)."""
+    out = dict(a)
+    if "text" in a:
+        out["text"] = a["text"] + b["text"]
+    else:
+        content = a["delta"].get("content", "") + b["delta"].get("content", "")
+        out["delta"] = {**a["delta"], **({"content": content} if content else {})}
+    if a["logprobs"] and b["logprobs"]:
+        out["logprobs"] = {key: a["logprobs"][key] + b["logprobs"][key] for key in a["logprobs"]}
+    else:
+        out["logprobs"] = a["logprobs"] or b["logprobs"]
+    out["finish_reason"] = b["finish_reason"] or a["finish_reason"]
+    return out
+
+
 def _encode_vector(vector: list[float], encoding: str) -> list[float] | str:
     """OpenAI's encodings: a list of floats, or base64 of little-endian float32 (what the openai SDK asks for)."""
     if encoding == "float":
@@ -233,10 +254,6 @@ def _completion_prompts(state: ServerState, prompt: Any) -> list[list[int]]:
 
 
 def _sampling(state: ServerState, body: Any, max_tokens: int | None, logprobs: int | None) -> SamplingParams:
-    if body.presence_penalty or body.frequency_penalty:
-        raise APIError(
-            400, "presence_penalty and frequency_penalty are not supported", "presence_penalty", "unsupported_parameter"
-        )
     temperature = 1.0 if body.temperature is None else body.temperature
     if max_tokens is None:  # chat without a limit: up to the context
         max_tokens = 0
@@ -250,6 +267,8 @@ def _sampling(state: ServerState, body: Any, max_tokens: int | None, logprobs: i
         stop=list(body.stop or []),
         ignore_eos=body.ignore_eos,
         logprobs=logprobs,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
     )
 
 
@@ -280,8 +299,8 @@ class GenerationRun:
             params.max_tokens = max(1, self.state.engine.max_len - longest)
         for i, prompt in enumerate(self.prompts):
 
-            def sink(event: EngineOutput, i: int = i) -> None:
-                loop.call_soon_threadsafe(self.queue.put_nowait, (i, event))
+            def sink(event: EngineOutput, i: int = i, put=self.state.dispatcher(loop).put) -> None:
+                put(self.queue, (i, event))
 
             try:
                 self.handles.append(self.state.engine.submit(prompt, params, sink, f"{self.id}-{i}"))
@@ -314,16 +333,24 @@ class GenerationRun:
         out = r.push(text)
         return out + r.finish() if final else out
 
-    async def events(self) -> AsyncIterator[tuple[int, EngineOutput]]:
-        """Engine events until every prompt's request finished; a client that leaves cancels them."""
+    async def events(self, watch_disconnect: bool = False) -> AsyncIterator[tuple[int, EngineOutput]]:
+        """Engine events until every prompt's request finished; a client that leaves cancels them.
+
+        A streamed response learns of a disconnect from Starlette (which cancels this generator); a plain one polls
+        for it (``watch_disconnect``) a few times a second, also while tokens flow."""
         left = len(self.prompts)
+        checked = time.monotonic()
         try:
             while left:
                 try:
-                    i, event = await asyncio.wait_for(self.queue.get(), timeout=1.0)
+                    i, event = await asyncio.wait_for(self.queue.get(), timeout=0.25)
                 except asyncio.TimeoutError:
+                    event = None
+                if watch_disconnect and time.monotonic() - checked >= 0.25:
+                    checked = time.monotonic()
                     if await self.request.is_disconnected():
                         return
+                if event is None:
                     continue
                 if event.error is not None:
                     raise APIError(
@@ -352,7 +379,7 @@ class GenerationRun:
             out.setdefault(self._token_str(t), v)
         return out
 
-    def _lp_completion(self, lps, offset: int, texts: list[str]) -> dict[str, Any]:
+    def _lp_completion(self, lps, offset: int) -> dict[str, Any]:
         out: dict[str, Any] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
         pos = offset
         for lp in lps:
@@ -396,7 +423,7 @@ class GenerationRun:
         lps: list[list[Any]] = [[] for _ in range(total)]
         reasons: list[str | None] = [None] * total
         completion = 0
-        async for i, event in self.events():
+        async for i, event in self.events(watch_disconnect=True):
             for c in event.choices:
                 k = self._choice_index(i, c.index)
                 texts[k] += c.text
@@ -421,7 +448,7 @@ class GenerationRun:
                 prompt_text = self.state.decode(self.prompts[k // n]) if self.echo else ""
                 logprobs = None
                 if self.params.logprobs is not None:
-                    logprobs = self._lp_completion(lps[k], len(prompt_text), [])
+                    logprobs = self._lp_completion(lps[k], len(prompt_text))
                     if self.echo and self.prompt_logprobs is not None:
                         head = self._prompt_lp(k // n)
                         logprobs = {key: head[key] + logprobs[key] for key in logprobs}
@@ -476,8 +503,8 @@ class GenerationRun:
                         for k in range(len(self.prompts) * n)
                     ]
                 )
+            pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
             async for i, event in self.events():
-                out = []
                 for c in event.choices:
                     k = self._choice_index(i, c.index)
                     reason = c.finish_reason
@@ -486,15 +513,20 @@ class GenerationRun:
                         continue
                     if self.chat:
                         lp = self._lp_chat(c.logprobs) if c.logprobs else None
-                        delta = {"content": text} if text else {}
-                        out.append({"index": k, "delta": delta, "logprobs": lp, "finish_reason": reason})
+                        entry = {"index": k, "delta": {"content": text} if text else {}, "logprobs": lp}
                     else:
-                        lp = self._lp_completion(c.logprobs, 0, []) if c.logprobs else None
-                        out.append({"index": k, "text": text, "logprobs": lp, "finish_reason": reason})
+                        lp = self._lp_completion(c.logprobs, 0) if c.logprobs else None
+                        entry = {"index": k, "text": text, "logprobs": lp}
+                    entry["finish_reason"] = reason
+                    pending[k] = _merge(pending[k], entry) if k in pending else entry
                 if event.finished:
                     completion += event.completion_tokens
-                if out:
-                    yield self._chunk(out)
+                # a client (or this loop) that falls behind gets the tokens made meanwhile in one chunk
+                if pending and self.queue.empty():
+                    yield self._chunk([pending[k] for k in sorted(pending)])
+                    pending = {}
+            if pending:
+                yield self._chunk([pending[k] for k in sorted(pending)])
             if self.include_usage:
                 yield self._chunk([], self._usage(completion))
         except APIError as e:  # the stream has begun: the error goes in the stream, as OpenAI does

@@ -13,27 +13,30 @@ import torch
 import torch.nn.functional as F
 
 from massivetext.errors import ConfigError
-from massivetext.models.cache import StaticKVCache
 from massivetext.models.gpt import GPTForCausalLM, apply_rotary
 
 
 class SlotPrefillCache:
     """What ``GPTForCausalLM.trunk`` expects of a cache (``update``), writing a prefill batch's keys and values
-    into rows ``slots`` of the shared slot cache instead of into a cache of its own."""
+    into rows ``slots`` of the engine's slot cache instead of into a cache of its own."""
 
-    def __init__(self, cache: StaticKVCache, slots: torch.Tensor):
-        self.cache, self.slots = cache, slots
+    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], slots: torch.Tensor):
+        self.k, self.v, self.slots = k, v, slots
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
         T = k.size(2)
-        kv = self.cache.kv_layers[layer]  # (slots, 2, heads, max_len, head_dim)
-        kv[self.slots, 0, :, start : start + T] = k
-        kv[self.slots, 1, :, start : start + T] = v
+        self.k[layer][self.slots, :, start : start + T] = k
+        self.v[layer][self.slots, :, start : start + T] = v
         return k, v  # a prefill starts at 0, so the new keys are the whole filled prefix
 
 
 class BatchedGPT:
-    """Prefill and decode for a ``GPTForCausalLM`` over ``slots`` preallocated cache rows of ``max_len`` positions."""
+    """Prefill and decode for a ``GPTForCausalLM`` over ``slots`` preallocated cache rows of ``max_len`` positions.
+
+    Keys and values are kept per layer as (slots, heads, max_len, head_dim), apart, so the first B slots' filled
+    prefix is a view whose (slot, head) dims fold into one batch dim: attention reads the cache in place (with
+    the models' interleaved key/value layout, SDPA's CPU kernel copied it every step: 6x slower at 32 rows).
+    """
 
     def __init__(self, model: GPTForCausalLM, slots: int, max_len: int):
         if not isinstance(model, GPTForCausalLM):
@@ -42,15 +45,21 @@ class BatchedGPT:
                 "(serve it with --task for its pipeline)"
             )
         c = model.config
-        if max_len > c.n_positions and not c.mt_rotary:
+        if max_len > c.n_positions:
             raise ConfigError(f"--max-model-len {max_len} exceeds the model's context of {c.n_positions}")
         self.model, self.config = model, c
         self.slots, self.max_len = slots, max_len
         self.heads, self.head_dim = c.n_head, c.n_embd // c.n_head
         dtype = model.transformer.ln_f.weight.dtype
         self.device = model.transformer.wte.weight.device
-        self.cache = StaticKVCache(c.n_layer, slots, c.n_head, max_len, self.head_dim, dtype, self.device)
+        shape = (c.n_layer, slots, c.n_head, max_len, self.head_dim)
+        self.k_cache = torch.zeros(shape, dtype=dtype, device=self.device)
+        self.v_cache = torch.zeros(shape, dtype=dtype, device=self.device)
+        self.k_layers, self.v_layers = list(self.k_cache.unbind(0)), list(self.v_cache.unbind(0))
         self._arange = torch.arange(max_len, device=self.device)
+        # a plain GPT-2 gets the bare-tensor step (the weights ``generate``'s own fast step uses); others the modules
+        lean = getattr(model, "_lean_weights", None)
+        self.lean = lean() if lean is not None else None
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         logits = self.model.lm_head(h)
@@ -70,7 +79,7 @@ class BatchedGPT:
             ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
         ids = ids.to(self.device)
         slot_t = torch.tensor(slots, dtype=torch.long, device=self.device)
-        h = self.model.trunk(ids, None, None, SlotPrefillCache(self.cache, slot_t), 0)
+        h = self.model.trunk(ids, None, None, SlotPrefillCache(self.k_layers, self.v_layers, slot_t), 0)
         last = torch.tensor([n - 1 for n in lengths], device=self.device)
         return self._logits(h[torch.arange(len(prompts), device=self.device), last])
 
@@ -78,37 +87,60 @@ class BatchedGPT:
     def decode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """One token for each of slots 0..B-1 (B = len(tokens)), slot b's token at ``positions[b]``; logits (B, V).
 
-        Slots past the running ones are not computed; a free slot below them runs a dummy token at position 0,
-        which its next prefill overwrites."""
+        Each row attends to its own filled prefix only. Slots past the running ones are not computed; a free slot
+        below them runs a dummy token at position 0, which its next prefill overwrites."""
         t = self.model.transformer
         B = tokens.shape[0]
         H, D = self.heads, self.head_dim
         C = H * D
+        kv_len = int(positions.max()) + 1
+        # (B, 1, 1, kv_len): True where a row must not look (past its own position)
+        hidden = (self._arange[:kv_len][None, :] > positions[:, None])[:, None, None, :]
+        mask = ~hidden if bool(hidden.any()) else None
+        rows = torch.arange(B, device=self.device)
+        if self.lean is not None:
+            return self._lean_decode(tokens, positions, rows, kv_len, mask)
         x = t.wte(tokens)
         rope = None
         if t.rotary is not None:
             rope = (t.rotary.cos[positions][:, None], t.rotary.sin[positions][:, None])  # (B, 1, D)
         else:
             x = x + t.wpe(positions)
-        kv_len = int(positions.max()) + 1
-        # each row sees its own filled prefix only: (B, 1, 1, kv_len)
-        mask = (self._arange[:kv_len][None, :] <= positions[:, None])[:, None, None, :]
-        rows = torch.arange(B, device=self.device)
         for i, block in enumerate(t.h):
             a = block.attn
             qkv = a.c_attn(block.ln_1(x)).view(B, 3, H, D)
             q, k = qkv[:, 0], qkv[:, 1]
             if rope is not None:
                 q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-            kv = self.cache.kv_layers[i]
-            kv[rows, 0, :, positions] = k
-            kv[rows, 1, :, positions] = qkv[:, 2]
-            keys = kv[:B, 0, :, :kv_len]
-            values = kv[:B, 1, :, :kv_len]
+            kc, vc = self.k_layers[i], self.v_layers[i]
+            kc[rows, :, positions] = k
+            vc[rows, :, positions] = qkv[:, 2]
+            keys, values = kc[:B, :, :kv_len], vc[:B, :, :kv_len]
             y = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=a.scale)
-            x = x + a.c_proj(y.reshape(B, C))
+            x = x + a.c_proj(y.view(B, C))
             x = x + block.mlp(block.ln_2(x))
         return self._logits(t.ln_f(x))
+
+    def _lean_decode(self, tokens, positions, rows, kv_len: int, mask) -> torch.Tensor:
+        """``decode`` for a plain GPT-2 as bare (B, C) tensor ops: no module calls, in-place residual adds."""
+        t, c = self.model.transformer, self.config
+        B, H, D = tokens.shape[0], self.heads, self.head_dim
+        C, eps, shape = H * D, c.layer_norm_epsilon, (c.n_embd,)
+        x = F.embedding(tokens, t.wte.weight).add_(F.embedding(positions, t.wpe.weight))
+        for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(self.lean):
+            qkv = torch.addmm(ba, F.layer_norm(x, shape, w1, b1, eps), wa).view(B, 3, H, D)
+            kc, vc = self.k_layers[i], self.v_layers[i]
+            kc[rows, :, positions] = qkv[:, 1]
+            vc[rows, :, positions] = qkv[:, 2]
+            y = F.scaled_dot_product_attention(
+                qkv[:, 0, :, None], kc[:B, :, :kv_len], vc[:B, :, :kv_len], attn_mask=mask, scale=scale
+            )
+            x = torch.addmm(bp, y.view(B, C), wp).add_(x)
+            h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")
+            x = torch.addmm(bo, h, wo).add_(x)
+        x = F.layer_norm(x, shape, t.ln_f.weight, t.ln_f.bias, eps)
+        logits = torch.mm(x, self.model.lm_head.weight.t())
+        return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
 
     @torch.inference_mode()
     def embed(self, prompts: list[list[int]]) -> torch.Tensor:

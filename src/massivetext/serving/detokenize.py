@@ -16,6 +16,7 @@ class IncrementalDetokenizer:
         self.skip = skip_special_tokens
         self.ids: list[int] = []
         self.text = ""  # the text sent so far
+        self.waiting = 0  # tokens held back for an incomplete character
         self.longest_stop = max((len(s) for s in self.stops), default=0)
 
     def _held_back(self, text: str) -> int:
@@ -38,8 +39,11 @@ class IncrementalDetokenizer:
                 cut = full[: min(hits)]
                 delta, self.text = cut[len(self.text) :], cut
                 return delta, True
-        if full.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for its next bytes
+        if full.endswith("\ufffd") and self.waiting < 3:
+            # an incomplete UTF-8 sequence: wait for its next bytes (at most 3 more: no character is longer)
+            self.waiting += 1
             return "", False
+        self.waiting = 0
         ready = len(full) - self._held_back(full)
         if ready <= len(self.text):
             return "", False

@@ -69,6 +69,9 @@ class SamplingParams:
     stop_token_ids: list[int] = field(default_factory=list)
     ignore_eos: bool = False
     logprobs: int | None = None  # None: none; k >= 0: the chosen token's logprob and the k most likely
+    # OpenAI's penalties on tokens already generated: logit -= count * frequency + (count > 0) * presence
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
     @property
     def greedy(self) -> bool:
@@ -401,6 +404,18 @@ class Engine:
     def _choose(self, seqs: list[_Seq], logits: torch.Tensor) -> tuple[list[int], list[TokenLogprob | None]]:
         """Next token of each sequence: one argmax for all greedy rows, one draw per sampling request."""
         scores = logits.float()
+        penalized = [
+            r for r, s in enumerate(seqs) if s.handle.params.presence_penalty or s.handle.params.frequency_penalty
+        ]
+        if penalized:
+            scores = scores.clone()
+            for r in penalized:  # only requests that ask for it pay for it
+                s, p = seqs[r], seqs[r].handle.params
+                if s.token_ids:
+                    counts = torch.bincount(
+                        torch.tensor(s.token_ids, device=scores.device), minlength=scores.shape[-1]
+                    )[: scores.shape[-1]].to(scores.dtype)
+                    scores[r] -= counts * p.frequency_penalty + (counts > 0).to(scores.dtype) * p.presence_penalty
         nxt = scores.argmax(-1)
         groups: dict[int, list[int]] = {}
         for r, s in enumerate(seqs):

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from massivetext._atomic import discard, publish, tmp_path
 from massivetext.errors import BadInputError
 
 MAGIC = b"MTTOKENS"
@@ -63,7 +64,7 @@ class TokenShardWriter:
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.n_tokens = 0
         self.n_docs = 0
-        self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = Path(tmp_path(self.path))
         self._file: BinaryIO | None = open(self._tmp, "wb")
         self._file.write(pack_header(self.dtype.itemsize, 0, 0))
 
@@ -82,17 +83,15 @@ class TokenShardWriter:
             return
         self._file.seek(0)
         self._file.write(pack_header(self.dtype.itemsize, self.n_tokens, self.n_docs))
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path, fsync=True)
 
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._tmp.unlink(missing_ok=True)
+        discard(self._tmp)
 
     def __enter__(self) -> TokenShardWriter:
         return self

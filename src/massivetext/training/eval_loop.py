@@ -164,14 +164,17 @@ def generate_predictions(
 ) -> torch.Tensor:
     """Generated ids for a batch, padded with `pad_token_id` to `max_length` as Seq2SeqTrainer pads them.
 
-    An encoder-decoder returns the decoder's ids (start token first), as `model.generate` gives them. A decoder-only
-    model is given its rows left-aligned, and only the continuation is kept (the prompt is not a prediction).
+    An encoder-decoder returns the decoder's ids (start token first), as `model.generate` gives them, at most
+    `max_length` of them. A decoder-only model is given its rows left-aligned and generates `max_length` new tokens;
+    only those are kept (the prompt is not a prediction). Seq2SeqTrainer counts the padded prompt in `max_length`
+    for a decoder-only model, so a prompt's continuation there depends on the longest prompt of its batch; here it
+    does not.
     """
     input_ids = batch["input_ids"]
     mask = batch.get("attention_mask")
     if causal and mask is not None and not bool(mask[:, -1].all()):
         input_ids, mask = left_align(input_ids, mask)
-    kwargs: dict[str, Any] = {"max_length": max_length}
+    kwargs: dict[str, Any] = {"max_new_tokens" if causal else "max_length": max_length}
     if num_beams is not None:
         kwargs["num_beams"] = num_beams
     if mask is not None:

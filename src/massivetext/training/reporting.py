@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from massivetext._atomic import atomic_write_text
+
 # dense bf16 peak FLOP/s per device (vendor datasheets, no sparsity); matched by substring of the device name
 CUDA_PEAK_FLOPS = [
     ("H200", 989e12),
@@ -106,9 +108,7 @@ def truncate_metrics(path: Path, keep_through: int) -> int:
             else:
                 kept.append(line)
     if dropped:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(kept))
     return dropped
 
 

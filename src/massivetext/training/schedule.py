@@ -37,6 +37,49 @@ def _constant(step: int, *, warmup: int) -> float:
     return w if w is not None else 1.0
 
 
+def _wsd(
+    step: int, *, warmup: int, stable: int, decay: int, min_ratio: float = 0.0, decay_type: str = "cosine"
+) -> float:
+    """Warmup-stable-decay (transformers' ``warmup_stable_decay``): linear warmup, a flat peak, then a decay of
+    ``decay`` steps to ``min_ratio``. A run cut short before its decay can still be finished by starting the decay
+    then, which is why a wall-clock budget uses it (Hägele et al. 2024)."""
+    if step < warmup:
+        return max(0.0, (step / max(1, warmup)) * (1.0 - min_ratio) + min_ratio)
+    if step < warmup + stable:
+        return 1.0
+    if step < warmup + stable + decay:
+        progress = (step - warmup - stable) / max(1, decay)
+        if decay_type == "linear":
+            factor = 1.0 - progress
+        elif decay_type == "cosine":
+            factor = 0.5 * (1.0 + math.cos(math.pi * progress))
+        else:  # "1-sqrt"
+            factor = 1.0 - math.sqrt(progress)
+        return max(0.0, factor * (1.0 - min_ratio) + min_ratio)
+    return min_ratio
+
+
+def wsd_multiplier(
+    *,
+    warmup: int,
+    decay: int,
+    total: int | None = None,
+    stable: int | None = None,
+    min_ratio: float = 0.0,
+    decay_type: str = "cosine",
+) -> partial:
+    """The multiplier of a warmup-stable-decay schedule; ``stable`` defaults to what ``total`` leaves."""
+    if decay_type not in ("linear", "cosine", "1-sqrt"):
+        raise ConfigError(f"warmup_stable_decay: decay_type must be linear, cosine or 1-sqrt, got {decay_type!r}")
+    if stable is None:
+        if total is None:
+            raise ConfigError("warmup_stable_decay needs num_stable_steps or the total number of steps")
+        stable = total - warmup - decay
+    if decay < 0 or stable < 0:
+        raise ConfigError(f"warmup_stable_decay: {warmup} warmup + {decay} decay steps do not fit in {total} steps")
+    return partial(_wsd, warmup=warmup, stable=stable, decay=decay, min_ratio=float(min_ratio), decay_type=decay_type)
+
+
 def get_scheduler(
     name: str,
     optimizer: torch.optim.Optimizer,
@@ -44,7 +87,8 @@ def get_scheduler(
     num_training_steps: int,
     scheduler_kwargs: dict | None = None,
 ) -> LambdaLR:
-    """A `LambdaLR` for `name` (linear, cosine, cosine_with_min_lr, constant, constant_with_warmup)."""
+    """A `LambdaLR` for `name` (linear, cosine, cosine_with_min_lr, constant, constant_with_warmup,
+    warmup_stable_decay: ``scheduler_kwargs`` num_decay_steps, num_stable_steps, min_lr_ratio, decay_type)."""
     kw = dict(scheduler_kwargs or {})
     if name == "linear":
         fn = partial(_linear, warmup=num_warmup_steps, total=num_training_steps)
@@ -61,6 +105,14 @@ def get_scheduler(
         fn = partial(_constant, warmup=0)
     elif name == "constant_with_warmup":
         fn = partial(_constant, warmup=num_warmup_steps)
+    elif name == "warmup_stable_decay":
+        if "num_decay_steps" not in kw:
+            raise ConfigError("lr_scheduler_type warmup_stable_decay needs lr_scheduler_kwargs num_decay_steps")
+        fn = wsd_multiplier(
+            warmup=num_warmup_steps, decay=int(kw["num_decay_steps"]), total=num_training_steps,
+            stable=kw.get("num_stable_steps"), min_ratio=kw.get("min_lr_ratio", 0.0),
+            decay_type=kw.get("decay_type", "cosine"),
+        )  # fmt: skip
     else:
         raise ConfigError(f"unknown lr_scheduler_type {name!r}")
     return LambdaLR(optimizer, fn)

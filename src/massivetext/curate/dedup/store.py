@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from massivetext._atomic import atomic_open
 from massivetext.curate.dedup.unionfind import connected_components
 
 POS_BITS = 40
@@ -60,17 +61,13 @@ class DocReader:
 
 def save_array(path: str, arr: np.ndarray) -> None:
     """np.save, atomically: a crash never leaves a half-written file that resume would trust."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.save(f, arr)
-    os.replace(tmp, path)
 
 
 def save_json(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         json.dump(obj, f)
-    os.replace(tmp, path)
 
 
 def load_array(path: str, mmap: bool = False) -> np.ndarray:

@@ -27,6 +27,8 @@ import sysconfig
 import tokenize
 from collections.abc import Iterator
 
+from massivetext._atomic import atomic_open
+
 VERSION = 1  # bump when the corpus definition changes, so caches rebuild
 _SKIP_DIRS = {"site-packages", "dist-packages", "__pycache__"}
 
@@ -122,12 +124,9 @@ def build_stdlib_corpus(path: str | None = None, max_docs: int | None = None, fo
     path = path or (default_path() if max_docs is None else default_path().replace(".jsonl", f"-{max_docs}.jsonl"))
     if os.path.exists(path) and not force:
         return path
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with atomic_open(path, "w", newline="\n") as f:
         for n, doc in enumerate(iter_stdlib_documents()):
             if max_docs is not None and n >= max_docs:
                 break
             f.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
     return path

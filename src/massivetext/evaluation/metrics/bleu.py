@@ -124,7 +124,7 @@ def _bleu_engine(cfg: dict[str, Any], smooth_method: str, smooth_value: float | 
             trg_lang=cfg["trg_lang"],
         )
     except (ImportError, RuntimeError) as e:  # ja-mecab / ko-mecab / spm without their packages
-        raise ConfigError(f"BLEU tokenizer {tok!r} is not available here: {e}") from e
+        raise ConfigError(f"BLEU tokenizer {tok!r} is not available here: {' '.join(str(e).split())}") from e
 
 
 _BLEU_OPTIONS = {

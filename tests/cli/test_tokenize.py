@@ -2,10 +2,9 @@
 
 import json
 
-from tokenization_helpers import corpus, write_jsonl
-
 import massivetext as mt
 from massivetext.cli.main import main
+from tokenization_helpers import corpus, write_jsonl
 
 
 def test_train_then_encode(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Shared test data for tests/tokenization (imported by file name: tests are not a package)."""
+"""Shared test data for the tokenization and CLI tests (imported by file name: tests are not a package)."""
 
 import json
 

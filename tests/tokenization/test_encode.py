@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import xxhash
 import zstandard
-from tokenization_helpers import TEXTS, corpus, write_jsonl
 
 import massivetext as mt
 from massivetext.tokenization.encode import encode_corpus
 from massivetext.tokenization.shard_format import TokenShardWriter, open_shard, read_header
+from tokenization_helpers import TEXTS, corpus, write_jsonl
 
 
 def _docs(n, prefix="d"):

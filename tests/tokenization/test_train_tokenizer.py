@@ -4,10 +4,10 @@ import gzip
 import json
 
 import pytest
-from tokenization_helpers import TEXTS, corpus, write_jsonl
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 import massivetext as mt
+from tokenization_helpers import TEXTS, corpus, write_jsonl
 
 
 def test_bpe_equals_the_bare_tokenizers_trainer():

@@ -7,9 +7,10 @@ import torch
 
 from massivetext.cli.main import main
 from massivetext.models.gpt import GPTForCausalLM
+from peers import require
 
-transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
+transformers = require("transformers")
+tokenizers = require("tokenizers")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,133 @@
+"""The quickstart's wall-clock budget: train until the clock says stop, with a learning-rate schedule that allows it.
+
+A step count fixed from a calibration at the start overruns as soon as the machine slows down (issue 18: 706 s
+against a 600 s budget). Instead training follows warmup-stable-decay: warm up, hold the peak rate for as long as
+the clock allows, and when the time left reaches ``decay_fraction`` of the training time, measure the current speed
+and plan a decay of exactly the steps that fit before the deadline. The deadline itself leaves room for the stages
+after training (evaluation, samples, report), scaled by how much slower the machine has become since calibration.
+A hard stop at the deadline catches a machine that slows down during the decay.
+
+Every time comes from ``clock`` (``time.perf_counter`` by default), so tests drive the logic with a fake clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import massivetext as mt
+from massivetext.training.schedule import wsd_multiplier
+
+
+def now() -> float:
+    """The quickstart's clock (tests replace it with a fake one)."""
+    return time.perf_counter()
+
+
+@dataclass
+class WallClockSchedule:
+    """Learning-rate multiplier: linear warmup, then the peak until ``plan_decay`` fixes the decay's start and
+    length; from then on exactly ``lr_scheduler_type="warmup_stable_decay"`` with those step counts."""
+
+    warmup: int
+    min_ratio: float = 0.0
+    decay_type: str = "1-sqrt"
+    stable: int | None = None  # None until the decay is planned
+    decay: int = 0
+
+    def __call__(self, step: int) -> float:
+        if self.stable is None:
+            return min(1.0, step / max(1, self.warmup))
+        return self._fn(step)
+
+    def plan_decay(self, start: int, steps: int) -> None:
+        """Begin the decay at optimizer step ``start`` and reach ``min_ratio`` after ``steps`` more."""
+        self.warmup = min(self.warmup, start)  # a budget too small to finish the warmup decays from where it is
+        self.stable, self.decay = start - self.warmup, max(1, steps)
+        self._fn = wsd_multiplier(warmup=self.warmup, stable=self.stable, decay=self.decay,
+                                  min_ratio=self.min_ratio, decay_type=self.decay_type)  # fmt: skip
+
+    def end(self) -> int:
+        """The step at which the planned decay is over."""
+        return self.warmup + (self.stable or 0) + self.decay
+
+    def scheduler_kwargs(self) -> dict[str, Any]:
+        """``lr_scheduler_kwargs`` that make the Trainer follow the same schedule (for ``train.yaml``)."""
+        return {"num_stable_steps": self.stable, "num_decay_steps": self.decay, "min_lr_ratio": self.min_ratio,
+                "decay_type": self.decay_type}  # fmt: skip
+
+
+@dataclass
+class TimeBudget(mt.TrainerCallback):
+    """Ends training so that the whole run finishes at ``finish_at`` (a ``clock`` time).
+
+    ``after_s`` is what the stages after training cost at calibration speed and ``step_s`` the calibrated seconds
+    per step; ``after_s`` is scaled by the slowdown seen since (recent seconds per step over ``step_s``). The
+    callback installs ``schedule`` as the Trainer's learning-rate scheduler when training begins (``trainer`` is
+    set once the Trainer exists: the callback is one of its constructor's arguments).
+    """
+
+    trainer: Any
+    schedule: WallClockSchedule
+    finish_at: float
+    after_s: float
+    step_s: float
+    decay_fraction: float = 0.2
+    min_train_s: float = 0.0  # train at least this long however late training starts (counted from its start)
+    clock: Callable[[], float] = now
+    report_every_s: float = 60.0
+    started: float = 0.0
+    decay_planned_at: float | None = None
+    stopped_by: str = ""
+    _ends: deque = field(default_factory=lambda: deque(maxlen=20), repr=False)
+    _last_report: float = 0.0
+
+    def training_end(self) -> float:
+        """The clock time training must stop by: the finish less the later stages, at the current speed."""
+        return max(self.finish_at - self.after_s * self.slowdown(), self.started + self.min_train_s)
+
+    def seconds_per_step(self) -> float:
+        if len(self._ends) < 2:
+            return self.step_s
+        return (self._ends[-1] - self._ends[0]) / (len(self._ends) - 1)
+
+    def slowdown(self) -> float:
+        return min(20.0, max(0.5, self.seconds_per_step() / self.step_s))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from torch.optim.lr_scheduler import LambdaLR
+
+        # the Trainer built a scheduler from its arguments; ours replaces it before the first step
+        self.trainer.lr_scheduler = LambdaLR(self.trainer.optimizer, self.schedule)
+        self.started = self._last_report = self.clock()
+        self._ends.append(self.started)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = self.clock()
+        self._ends.append(now)
+        end = self.training_end()
+        step = state.global_step
+        sps = self.seconds_per_step()
+        # plan at the last step end before the decay point (with slow steps, the step after may be well past it)
+        if self.decay_planned_at is None and end - now - sps <= self.decay_fraction * (end - self.started):
+            steps = int((end - now) / sps)
+            self.schedule.plan_decay(step, steps)
+            self.decay_planned_at = now
+            sched = self.trainer.lr_scheduler
+            sched.last_epoch -= 1  # the rate of the coming step was set before the plan: set it again under the plan
+            sched.step()
+            print(f"  decay: {self.schedule.decay} steps from step {step} "
+                  f"({self.seconds_per_step():.2f} s/step, {end - now:.0f} s left)", flush=True)  # fmt: skip
+        planned_end = None if self.decay_planned_at is None else self.schedule.end()
+        if planned_end is not None and step >= planned_end:
+            control.should_training_stop, self.stopped_by = True, "schedule"
+        elif now >= end:  # slowed down during the decay: the deadline wins over the last decay steps
+            control.should_training_stop, self.stopped_by = True, "deadline"
+        if now - self._last_report >= self.report_every_s:
+            self._last_report = now
+            print(f"  step {step}: {now - self.started:.0f} s trained, {max(0.0, end - now):.0f} s to go, "
+                  f"{self.seconds_per_step():.2f} s/step", flush=True)  # fmt: skip
+        return control
