@@ -585,7 +585,7 @@ class Trainer:
         save_checkpoint(
             directory, model=self.model, optimizer=self.optimizer, scheduler=self.lr_scheduler, scaler=self.scaler,
             trainer_state=saved_state, args_dict=a.to_dict(), tokenizer=self.tokenizer,
-            rank=self.rank, world_size=self.world_size,
+            rank=self.rank, world_size=self.world_size, dataset=self.train_dataset,
         )  # fmt: skip
         if self.is_world_process_zero():
             rotate_checkpoints(a.output_dir, a.save_total_limit, state.best_model_checkpoint)
@@ -672,6 +672,9 @@ class Trainer:
         if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
             self.tokenizer.save_pretrained(directory)
         Path(directory, "training_args.json").write_text(self.args.to_json_string())
+        from massivetext.training.model_card import write_model_card
+
+        write_model_card(directory, self.model, self.args.to_dict(), self.state.to_dict(), self.train_dataset)
 
 
 def _logits(out: Any) -> torch.Tensor:
