@@ -57,8 +57,10 @@ def main() -> None:
         r = res[path]
         print(f"{path:8s} loss {r['loss']:.6f}  {r['seconds']:.2f} s  +{r['extra_peak_mb']:.0f} MB peak", flush=True)
     f, c = res["full"], res["chunked"]
-    print(f"# {a.rows} rows x vocab {a.vocab} (fp32 logits {a.rows * a.vocab * 4 / 2**20:.0f} MB): chunked/full "
-          f"peak memory x{c['extra_peak_mb'] / max(f['extra_peak_mb'], 1e-9):.2f}, speed x{f['seconds'] / c['seconds']:.2f}")
+    print(
+        f"# {a.rows} rows x vocab {a.vocab} (fp32 logits {a.rows * a.vocab * 4 / 2**20:.0f} MB): chunked/full "
+        f"peak memory x{c['extra_peak_mb'] / max(f['extra_peak_mb'], 1e-9):.2f}, speed x{f['seconds'] / c['seconds']:.2f}"
+    )
 
 
 if __name__ == "__main__":

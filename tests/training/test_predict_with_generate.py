@@ -47,6 +47,7 @@ def test_bleu_from_evaluate_equals_generating_and_scoring_by_hand(tmp_path, toke
         output_dir=str(tmp_path), max_steps=60, per_device_train_batch_size=32, per_device_eval_batch_size=8,
         learning_rate=1e-2, save_strategy="no", disable_tqdm=True, use_cpu=True, predict_with_generate=True,
         generation_max_length=9, generation_num_beams=2,
+        bf16=False,  # compared with generating by hand in fp32 below (bf16="auto" would evaluate under autocast)
     )  # fmt: skip
     trainer = Trainer(model, args, train_dataset=_reverse_rows(tokenizer, 1024, seed=0), eval_dataset=evalset,
                       tokenizer=tokenizer, compute_metrics=_bleu_metric(tokenizer))  # fmt: skip

@@ -66,7 +66,7 @@ def test_resolve_bf16_forced_and_auto(monkeypatch):
 
 def test_this_machine_follows_proc_cpuinfo():
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    native = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+    native = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16", "bf16"))
     assert speed.resolve_bf16("auto", CPU)[0] == native or "AMX" in torch.backends.cpu.get_cpu_capability()
 
 
