@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     # curation
     "Pipeline": "massivetext.curate.pipeline",
     "GopherQualityFilter": "massivetext.curate.quality",
+    "LanguageFilter": "massivetext.curate.language",
     "GopherRepetitionFilter": "massivetext.curate.repetition",
     "PIIRedactor": "massivetext.curate.pii",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",

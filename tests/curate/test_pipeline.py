@@ -191,6 +191,7 @@ def test_recipes():
     spec = yaml.safe_load(recipe_path("massivetext").read_text(encoding="utf-8"))
     types = [s["type"] for s in spec["steps"]]
     assert types == [
+        "LanguageFilter",
         "GopherQualityFilter",
         "GopherRepetitionFilter",
         "ExactDeduplicator",
@@ -198,7 +199,7 @@ def test_recipes():
         "PIIRedactor",
     ]
     assert all(t in STEP_TYPES for t in types)
-    q = load_recipe({"steps": [spec["steps"][0]]})[0]
+    q = load_recipe({"steps": [spec["steps"][1]]})[0]
     assert q.sources == ["prose/*", "web/*", "text/*"] and q.min_words == 50 and q.min_stop_words == 2
     with pytest.raises(ConfigError, match="unknown step type"):
         load_recipe({"steps": [{"type": "NoSuchFilter"}]})
@@ -210,7 +211,7 @@ def test_recipes():
 
 def test_full_massivetext_recipe_builds():
     steps = load_recipe("massivetext")
-    assert [s.name for s in steps][:2] == ["gopher_quality", "gopher_repetition"]
+    assert [s.name for s in steps][:3] == ["language", "gopher_quality", "gopher_repetition"]
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

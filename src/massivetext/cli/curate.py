@@ -27,6 +27,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding earlier work")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed record")
+    p.add_argument(
+        "--keep-work", action="store_true", help="keep the intermediate copies under OUTPUT/_work after success"
+    )
 
 
 def run_pipeline(pipe, args: argparse.Namespace):
@@ -44,6 +47,7 @@ def run_pipeline(pipe, args: argparse.Namespace):
         resume=args.resume,
         progress=not args.quiet,
         ray_address=args.ray_address,
+        keep_work=getattr(args, "keep_work", False),
     )
     if not args.quiet:
         print(summary_table(stats, [s.name for s in pipe.steps]))

@@ -21,6 +21,7 @@ _EXPORTS = {
     "GopherQualityFilter": "massivetext.curate.quality",
     "GopherRepetitionFilter": "massivetext.curate.repetition",
     "PIIRedactor": "massivetext.curate.pii",
+    "LanguageFilter": "massivetext.curate.language",
     "LocalExecutor": "massivetext.executors.local",
     "ExactDeduplicator": "massivetext.curate.dedup.exact",
     "MinHashDeduplicator": "massivetext.curate.dedup.minhash",

@@ -253,7 +253,14 @@ class Pipeline:
         progress: bool = True,
         ray_address: str | None = None,
         report: bool = True,
+        keep_work: bool = False,
     ) -> Stats:
+        """Run the pipeline; returns the run's statistics (also in ``output_dir/stats.json``).
+
+        A successful run deletes its intermediate corpus copies (``_work/stage-*``, the GlobalSteps' work files,
+        per-task error files already merged into ``errors.jsonl``) and keeps only what resume and audit need: the
+        plan, the completion markers and the final statistics (``_work/done/``). ``keep_work=True`` keeps it all.
+        """
         from massivetext.executors import get_executor
 
         t0 = time.perf_counter()
@@ -266,7 +273,13 @@ class Pipeline:
         if not resume and os.path.isdir(out):
             shutil.rmtree(work, ignore_errors=True)
             for name in os.listdir(out):
-                if name.startswith("part-") or name in ("stats.json", "errors.jsonl", "report.html", "removed"):
+                if name.startswith("part-") or name in (
+                    "stats.json",
+                    "errors.jsonl",
+                    "report.html",
+                    "removed",
+                    "data_card.md",
+                ):
                     p = os.path.join(out, name)
                     shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
         if os.path.exists(plan_file):
@@ -278,6 +291,11 @@ class Pipeline:
                     "use another output directory or resume=False (--no-resume)"
                 )
         atomic_write_text(plan_file, json.dumps(plan, ensure_ascii=False))
+        finished = os.path.join(work, "done", "run.json")
+        if os.path.exists(finished):  # this very run already completed: its intermediates may be gone
+            run_stats = Stats.load(finished)
+            self._finish(out, run_stats, report, keep_work)
+            return run_stats
         remove_stale(out)  # temporary files of a killed run: never trusted, never left in the output
         ex = get_executor(executor, workers, ray_address)
         try:
@@ -310,12 +328,32 @@ class Pipeline:
             "seconds": time.perf_counter() - t0,
             "steps": [s.name for s in self.steps],
         }
+        from massivetext.curate.provenance import input_manifest, library_versions, recipe_record
+
+        run_stats.extra["provenance"] = {
+            "inputs": input_manifest(files),
+            "recipe": recipe_record(self.steps),
+            "read": dataclasses.asdict(self.read),
+            "output_format": self.output_format,
+            "task_bytes": self.task_bytes,
+            "libraries": library_versions(),
+        }
+        run_stats.extra["run"]["seconds"] = time.perf_counter() - t0  # wall time, hashing included
+        run_stats.save(finished)  # first: from here a rerun needs no intermediate file
+        self._finish(out, run_stats, report, keep_work)
+        return run_stats
+
+    def _finish(self, out: str, run_stats: Stats, report: bool, keep_work: bool) -> None:
+        from massivetext.curate.provenance import data_card
+
         run_stats.save(os.path.join(out, "stats.json"))
+        atomic_write_text(os.path.join(out, "data_card.md"), data_card(run_stats, out))
         if report:
             from massivetext.curate.report import write_report
 
             write_report(run_stats, os.path.join(out, "report.html"), [s.name for s in self.steps])
-        return run_stats
+        if not keep_work:
+            remove_work_copies(out)
 
     @staticmethod
     def _merge_errors(out: str, tasks: list[Task]) -> None:
@@ -326,6 +364,19 @@ class Pipeline:
                 with open(p, encoding="utf-8") as f:
                     parts.append(f.read())
         atomic_write_text(os.path.join(out, "errors.jsonl"), "".join(parts))
+
+
+def remove_work_copies(output_dir: str) -> None:
+    """Delete a finished run's intermediate data under ``_work/`` (stage shards, GlobalStep work files, per-task
+    error files), keeping ``plan.json`` and ``done/`` (markers and final statistics, a few KB)."""
+    work = os.path.join(output_dir, "_work")
+    if not os.path.isdir(work):
+        return
+    for name in os.listdir(work):
+        if name in ("plan.json", "done"):
+            continue
+        p = os.path.join(work, name)
+        shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
 
 
 def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
@@ -340,4 +391,4 @@ def apply(steps: list[Step], texts: Iterable[str]) -> tuple[list[str], Stats]:
     return [d.text for d in docs], stats
 
 
-__all__ = ["Pipeline", "apply", "run_task"]
+__all__ = ["Pipeline", "apply", "remove_work_copies", "run_task"]

@@ -225,9 +225,35 @@ def _ranges(path: str, part_bytes: int) -> list[tuple[int, ...] | None]:
     return list(split_byte_ranges(path, part_bytes))  # one newline count for all parts
 
 
+def split_sources(inputs: Any) -> tuple[list[str], dict[str, str]]:
+    """Input files and the source each belongs to: ``{"web": "web/*.jsonl", "books": [...]}`` or items
+    ``"NAME=PATTERN"`` (what ``massivetext tokenize encode web=web/*.jsonl books=books/*`` passes) name sources;
+    plain paths have none. A file in two sources is an error."""
+    if isinstance(inputs, dict):
+        groups: list[tuple[str | None, Any]] = list(inputs.items())
+    else:
+        items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        groups = []
+        for item in items:
+            name, eq, pattern = str(item).partition("=")
+            named = eq and re.fullmatch(r"[A-Za-z0-9_.-]+", name) and not os.path.exists(str(item))
+            groups.append((name, pattern) if named else (None, item))
+    files: list[str] = []
+    source_of: dict[str, str] = {}
+    for name, pattern in groups:
+        for f in resolve_files(pattern):
+            if name is not None:
+                if source_of.get(f, name) != name:
+                    raise ConfigError(f"{f} is in two sources: {source_of[f]!r} and {name!r}")
+                source_of[f] = name
+            if f not in files:
+                files.append(f)
+    return files, source_of
+
+
 def encode_corpus(
     tokenizer: Any,
-    inputs: str | os.PathLike | list[str | os.PathLike],
+    inputs: str | os.PathLike | list[str | os.PathLike] | dict[str, Any],
     output: str | os.PathLike,
     *,
     val_fraction: float = 0.01,
@@ -254,7 +280,7 @@ def encode_corpus(
     tok = tokenizer if isinstance(tokenizer, FastTokenizer) else AutoTokenizer.from_pretrained(tokenizer)
     if tok.eos_token_id is None:
         raise ConfigError("the tokenizer has no eos token to separate documents; set tok.eos_token first")
-    files = resolve_files(inputs)
+    files, source_of = split_sources(inputs)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
@@ -298,10 +324,25 @@ def encode_corpus(
     finally:
         if isinstance(ex, LocalExecutor):
             ex.close()
-    index = _build_index(out, tok, [markers[t.key] for t in tasks], settings, val_fraction, dtype)
+    index = _build_index(out, tok, [markers[t.key] for t in tasks], settings, val_fraction, dtype, source_of)
     if index["splits"]["train"]["documents"] + index["splits"]["val"]["documents"] == 0:
         raise BadInputError(f"empty corpus: no documents with a {text_field!r} field in {len(files)} input file(s)")
     return index
+
+
+def curated_sources(files: list[str]) -> list[dict[str, Any]]:
+    """The curated corpora the input files come from: each distinct directory holding a ``stats.json`` (written by
+    ``massivetext curate``: inputs with sha256, recipe, versions), with that file's path and sha256."""
+    seen: dict[str, dict[str, Any]] = {}
+    for f in files:
+        d = os.path.dirname(os.path.abspath(f))
+        stats = os.path.join(d, "stats.json")
+        if d in seen or not os.path.isfile(stats):
+            continue
+        seen[d] = {"corpus": d, "stats": stats, "stats_sha256": sha256_file(stats)}
+        if os.path.isfile(os.path.join(d, "data_card.md")):
+            seen[d]["data_card"] = os.path.join(d, "data_card.md")
+    return list(seen.values())
 
 
 def _read_marker(out: Path, task: EncodeTask, settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -318,15 +359,24 @@ def _read_marker(out: Path, task: EncodeTask, settings: dict[str, Any]) -> dict[
 
 
 def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: dict[str, Any],
-                 val_fraction: float, dtype: np.dtype) -> dict[str, Any]:  # fmt: skip
+                 val_fraction: float, dtype: np.dtype, source_of: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     splits: dict[str, Any] = {}
+    source_of = source_of or {}
     for split in SPLITS:
         shards = [{**m["splits"][split], "input": m["input"]} for m in markers]
+        for sh in shards:
+            if sh["input"] in source_of:
+                sh["source"] = source_of[sh["input"]]
         splits[split] = {
             "shards": shards,
             "tokens": sum(s["tokens"] for s in shards),
             "documents": sum(s["documents"] for s in shards),
         }
+        if source_of:  # tokens per source: what a mixture's weights are measured against
+            per: dict[str, int] = {}
+            for sh in shards:
+                per[sh.get("source", "")] = per.get(sh.get("source", ""), 0) + sh["tokens"]
+            splits[split]["sources"] = per
     index = {
         "format": INDEX_FORMAT,
         "version": 1,
@@ -342,6 +392,8 @@ def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: d
         "bad_records": sum(m["bad_records"] for m in markers),
         "bad_examples": [e for m in markers for e in m["bad_examples"]][:20],
         "surrogate_documents": sum(m["surrogate_documents"] for m in markers),
+        # the curated corpora (their stats.json: inputs, recipe, versions) these shards were encoded from
+        "curation": curated_sources(list(dict.fromkeys(m["input"] for m in markers))),
     }
     atomic_write_json(out / "index.json", index, indent=2, ensure_ascii=False)
     return index

@@ -18,6 +18,14 @@ is saved with ``state_dict()`` and restored with ``load_state_dict()``:
 - with your own ``DataLoader``, pass ``sampler=ds.sampler()`` (it starts at the saved position and carries the epoch
   to the workers) and call ``ds.advance(n_items)`` after each step.
 
+Mixtures: with ``weights={"web": 0.48, "books": 0.27, ...}`` (sources tagged at encoding, see ``encode_corpus``)
+each source is its own stream of windows (windows never cross sources) and items are drawn from the sources in
+those proportions (``mixture.py``): in blocks of ``MIX_BLOCK`` items whose per-source counts follow the weights to
+within one item, shuffled inside the block by the seed, so any run of 10,000 items is within a fraction of a point
+of the weights. A source consumed faster than its size is repeated (a new seeded permutation per pass);
+``source_epochs()`` says how many passes each has had. The order is a pure function of (seed, position), so the
+usual ``state_dict`` resumes it exactly. An "epoch" of a mixture is as many items as all sources have windows.
+
 The pieces of the file format live in ``shard_format.py``; ``encode_corpus`` (``encode.py``) writes the shards.
 """
 
@@ -61,6 +69,7 @@ class TokenShards(Dataset):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        weights: dict[str, float] | None = None,
     ):
         if block_size < 1:
             raise ConfigError(f"block_size must be positive, got {block_size}")
@@ -72,7 +81,8 @@ class TokenShards(Dataset):
             raise ConfigError(f"{directory}: no split {split!r} (have {sorted(self.index['splits'])})")
         self.block_size, self.split, self.shuffle, self.seed = block_size, split, shuffle, seed
         self.rank, self.world_size = rank, world_size
-        self.files = [self.directory / s["file"] for s in self.index["splits"][split]["shards"]]
+        entries = self.index["splits"][split]["shards"]
+        self.files = [self.directory / s["file"] for s in entries]
         sizes = []
         for f in self.files:
             if not f.is_file():
@@ -81,6 +91,14 @@ class TokenShards(Dataset):
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         self.n_tokens = int(self.offsets[-1])
         self.n_windows = max(0, (self.n_tokens - 1) // block_size)
+        self.weights = None
+        self.mixture = None
+        if weights is not None:
+            from massivetext.tokenization.mixture import Mixture
+
+            self.mixture = Mixture.build(directory, entries, sizes, weights, block_size, seed, shuffle)
+            self.weights = self.mixture.weights
+            self.n_windows = self.mixture.n_windows
         if self.n_windows < world_size:
             raise ConfigError(
                 f"{directory}: split {split!r} has {self.n_tokens} tokens, too few for {world_size} window(s) of "
@@ -116,23 +134,49 @@ class TokenShards(Dataset):
 
     def window(self, w: int) -> np.ndarray:
         """Tokens ``[w * block_size, w * block_size + block_size + 1)`` of the split (may span shards)."""
-        start, end = w * self.block_size, w * self.block_size + self.block_size + 1
-        maps = self._shards()
-        first = int(np.searchsorted(self.offsets, start, side="right")) - 1
+        return self._span(self._shards(), self.offsets, w * self.block_size, w * self.block_size + self.block_size + 1)
+
+    @staticmethod
+    def _span(maps: list[np.ndarray], offsets: np.ndarray, start: int, end: int) -> np.ndarray:
+        """Tokens ``[start, end)`` of the concatenation of ``maps`` whose start offsets are ``offsets``."""
+        first = int(np.searchsorted(offsets, start, side="right")) - 1
         pieces, pos, s = [], start, first
         while pos < end:
-            lo = pos - int(self.offsets[s])
-            hi = min(end, int(self.offsets[s + 1])) - int(self.offsets[s])
+            lo = pos - int(offsets[s])
+            hi = min(end, int(offsets[s + 1])) - int(offsets[s])
             pieces.append(maps[s][lo:hi])
             pos += hi - lo
             s += 1
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
+    def source_epochs(self) -> dict[str, float]:
+        """Passes made over each source's windows up to the current position (a mixture only; a value above 1
+        means the source has been repeated)."""
+        if self.mixture is None:
+            raise ConfigError("source_epochs() needs a mixture: TokenShards(..., weights={...})")
+        return self.mixture.epochs_at(self._global(self.epoch, self.position))
+
+    def realised_mixture(self) -> dict[str, float]:
+        """Share of the items served so far (this rank's and the others') that came from each source."""
+        if self.mixture is None:
+            raise ConfigError("realised_mixture() needs a mixture: TokenShards(..., weights={...})")
+        counts = self.mixture.counts_at(self._global(self.epoch, self.position))
+        total = sum(counts.values()) or 1
+        return {k: v / total for k, v in counts.items()}
+
+    def _global(self, epoch: int, i: int) -> int:
+        """Position in the mixture's one endless sequence of item ``i`` of this rank's ``epoch``."""
+        return (epoch * len(self) + i) * self.world_size + self.rank
+
     def __getitem__(self, i: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         epoch, i = (self.epoch, i) if isinstance(i, (int, np.integer)) else i
         if not 0 <= i < len(self):
             raise IndexError(f"item {i} out of range for {len(self)} items")
-        tokens = torch.from_numpy(self.window(int(self.order(epoch)[i])).astype(np.int64))
+        if self.mixture is not None:
+            win = self.mixture.window(self._shards(), self._global(epoch, i))
+        else:
+            win = self.window(int(self.order(epoch)[i]))
+        tokens = torch.from_numpy(win.astype(np.int64))
         return {"input_ids": tokens[:-1], "shift_labels": tokens[1:]}
 
     def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in each worker
@@ -160,13 +204,16 @@ class TokenShards(Dataset):
             "world_size": self.world_size,
             "split": self.split,
             "tokenizer_sha256": self.index.get("tokenizer_sha256"),
+            **({"weights": self.weights, "source_epochs": self.source_epochs()} if self.mixture else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("seed", "shuffle", "block_size", "world_size", "split"):
-            if key in state and state[key] != getattr(self, key):
+        for key in ("seed", "shuffle", "block_size", "world_size", "split", "weights"):
+            if key == "weights" and key not in state and self.weights is None:
+                continue
+            if (key in state or key == "weights") and state.get(key) != getattr(self, key):
                 raise ConfigError(
-                    f"cannot resume: saved {key}={state[key]!r} but this dataset has {getattr(self, key)!r}"
+                    f"cannot resume: saved {key}={state.get(key)!r} but this dataset has {getattr(self, key)!r}"
                 )
         self.epoch, self.position = int(state["epoch"]), int(state["index"])
 

@@ -103,8 +103,9 @@ def save_checkpoint(
     tokenizer: Any = None,
     rank: int = 0,
     world_size: int = 1,
+    dataset: Any = None,
 ) -> None:
-    """Write one checkpoint. Every rank writes its RNG state; rank 0 writes the rest, then renames into place."""
+    """Write one checkpoint (with a ``README.md`` model card describing ``dataset`` and the run). Every rank writes its RNG state; rank 0 writes the rest, then renames into place."""
     tmp = directory.with_name(directory.name + ".tmp")
     if rank == 0:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -123,6 +124,9 @@ def save_checkpoint(
             torch.save(scaler.state_dict(), tmp / "scaler.pt")
         (tmp / "training_args.json").write_text(json.dumps(args_dict, indent=2, sort_keys=True, default=str))
         (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2))
+        from massivetext.training.model_card import write_model_card
+
+        write_model_card(tmp, model, args_dict, trainer_state, dataset)
     _barrier(world_size)
     if rank == 0:
         replace_directory(tmp, directory)  # the old checkpoint stays complete until the new one is in place

