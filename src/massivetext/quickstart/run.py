@@ -177,7 +177,7 @@ def quickstart(config: QuickstartConfig | None = None, *, started_at: float | No
     trained = stages.done("train")
     if trained is None:
         finish_at = t_start + cfg.minutes * 60 * (1 - FINISH_MARGIN)
-        trained = stages.finish("train", _train(cfg, p, finish_at, tokenized))
+        trained = stages.finish("train", _train(cfg, p, finish_at))
     print(f"  {trained['steps']} steps, {trained['tokens_per_second']:,.0f} tokens/s, final loss {trained['loss']:.3f}")
 
     # 4. evaluation
@@ -252,7 +252,7 @@ def _model_config(cfg: QuickstartConfig, tokenizer: Any) -> Any:
     )  # fmt: skip
 
 
-def _train(cfg: QuickstartConfig, p: dict, finish_at: float, tokenized: dict) -> dict:
+def _train(cfg: QuickstartConfig, p: dict, finish_at: float) -> dict:
     """Train until the wall clock says stop (see ``budget.py``); the whole run is to end at ``finish_at``."""
     import torch
 
