@@ -213,6 +213,9 @@ async def load(url: str, model: str, prompts: list[str], clients: int, requests:
     }
 
 
+_BARE: dict[str, object] = {}
+
+
 def bare_generate(model_dir: Path, prompt: str, new_tokens: int, threads: int) -> float:
     """MassiveText's own ``generate`` on one prompt, no server: tokens/s (best of 3)."""
     import torch
@@ -220,8 +223,10 @@ def bare_generate(model_dir: Path, prompt: str, new_tokens: int, threads: int) -
     import massivetext as mt
 
     torch.set_num_threads(threads)
-    model = mt.AutoModelForCausalLM.from_pretrained(model_dir)
-    tok = mt.AutoTokenizer.from_pretrained(model_dir)
+    if not _BARE:
+        _BARE["model"] = mt.AutoModelForCausalLM.from_pretrained(model_dir)
+        _BARE["tok"] = mt.AutoTokenizer.from_pretrained(model_dir)
+    model, tok = _BARE["model"], _BARE["tok"]
     ids = torch.tensor([tok.encode(prompt)])
     model.generate(ids, max_new_tokens=8)
     best = 0.0
@@ -303,8 +308,11 @@ def main() -> None:
             print(f"starting {name} ...", flush=True)
             running[name] = ServerProcess(servers[name](port), f"http://127.0.0.1:{port}", env, work / f"{name}.log")
             asyncio.run(load(running[name].url, names[name], prompts, 1, 1, 8))  # warm-up
+        bare = 0.0
         for n in args.clients:
             for round_ in range(args.rounds):
+                if n == 1:  # the bare generate baseline, in the same alternation (the servers idle meanwhile)
+                    bare = max(bare, bare_generate(model_dir, prompts[0], args.new_tokens, args.threads))
                 for name in chosen:
                     r = asyncio.run(load(running[name].url, names[name], prompts, n, args.requests, args.new_tokens))
                     print(
@@ -323,7 +331,8 @@ def main() -> None:
     finally:
         for server in running.values():
             server.stop()
-    bare = bare_generate(model_dir, prompts[0], args.new_tokens, args.threads)
+    if not bare:
+        bare = bare_generate(model_dir, prompts[0], args.new_tokens, args.threads)
     print(f"\nbare massivetext generate (1 prompt, {args.threads} thread): {bare:.1f} tok/s")
     for name, v in rss.items():
         print(f"peak RSS {name}: {v / 2**20:.0f} MiB")

@@ -11,6 +11,20 @@ ratios against transformers.
 
 Variants: hf (transformers, fp32, dropout 0.1 as GPT2Config's default), hf_bf16; mt (same model and settings),
 mt_bf16 (autocast bf16), mt_compile (torch.compile), mt_bf16_compile; add `_nodrop` to any variant for dropout 0.
+The hf/mt variants above force bf16 and torch_compile (True or False) and set the benchmark's hyper-parameters.
+`hf_defaults` / `mt_defaults`: each Trainer constructed with only output_dir, max_steps and the batch size (what a
+user gets untouched: MassiveText's bf16="auto", torch_compile="auto", its chunked loss).
+`_v50k`: the same model with a 50,257-word vocabulary (GPT-2's; the data's ids stay < 8,192), where the logits are
+the largest activation; `mt_fulllogits`: MassiveText asked to return the full logits (the plain loss path), to show
+the chunked loss's memory and speed against it:
+
+    python benchmarks/train_vs_hf.py --steps 30 --variants hf_defaults,mt_defaults,hf_defaults_nodrop,mt_defaults_nodrop
+    python benchmarks/train_vs_hf.py --steps 20 --variants hf_v50k,mt_fulllogits_v50k,mt_v50k
+
+GPU (one command, when a CUDA device is there): the same with `--device cuda`; `_124m` makes the model GPT-2 124M at
+context 1,024 (vocabulary 50,257) and the line shows MFU against the device's bf16 peak:
+    python benchmarks/train_vs_hf.py --device cuda --steps 300 \
+        --variants hf_defaults_nodrop_124m,mt_defaults_nodrop_124m,hf_bf16_nodrop_124m,mt_bf16_compile_nodrop_124m
 Measured: median tokens/s over steps after warm-up (time between consecutive step ends, so data loading, forward,
 backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory, the mean train loss
 of the last 10 steps as each trainer logs it, and a validation loss computed the same way for both final models
@@ -53,6 +67,20 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _mfu(tokens_per_s: float, shape: dict, seq: int, device: str) -> float | None:
+    """Model FLOPs utilisation on CUDA (PaLM's 6N + 12·L·d·T per token over the device's bf16 dense peak)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    from massivetext.training.reporting import peak_flops
+
+    d, n_layer, vocab = shape["n_embd"], shape["n_layer"], shape["vocab_size"]
+    n = 12 * n_layer * d * d + vocab * d  # weights without the position table (tied head counted once)
+    peak, _ = peak_flops(torch.device("cuda"), None)
+    return tokens_per_s * (6 * n + 12 * n_layer * d * seq) / peak
+
+
 def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, seed: int) -> dict:
     import torch
 
@@ -60,14 +88,21 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
 
     torch.manual_seed(seed)
     bf16, compile_, nodrop = "bf16" in name, "compile" in name, "nodrop" in name
+    defaults = "defaults" in name
     drop = 0.0 if nodrop else 0.1
-    shape = dict(vocab_size=VOCAB, n_positions=SEQ, n_embd=256, n_layer=4, n_head=4,
+    vocab = 50257 if "v50k" in name or "124m" in name else VOCAB
+    big = "124m" in name  # GPT-2 124M at context 1,024 (the GPU goal: MFU and tokens/s against transformers)
+    seq = 1024 if big else SEQ
+    width, layers = (768, 12) if big else (256, 4)
+    shape = dict(vocab_size=vocab, n_positions=seq, n_embd=width, n_layer=layers, n_head=layers,
                  resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, bos_token_id=0, eos_token_id=0)  # fmt: skip
-    train = mt.TokenShards(shards, block_size=SEQ, split="train", seed=seed)
+    train = mt.TokenShards(shards, block_size=seq, split="train", seed=seed)
     step_ends: list[float] = []
     common = dict(output_dir=str(shards.parent / f"out-{name}"), max_steps=steps, per_device_train_batch_size=BATCH,
                   logging_steps=min(10, steps), save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, bf16=bf16,
                   torch_compile=compile_, use_cpu=device == "cpu", dataloader_num_workers=0, **HPARAMS)  # fmt: skip
+    if defaults:  # what a user gets untouched: only output_dir, max_steps and the batch size
+        common = dict(output_dir=common["output_dir"], max_steps=steps, per_device_train_batch_size=BATCH)
     if name.startswith("hf"):
         import transformers
 
@@ -86,12 +121,23 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
             def on_step_end(self, args, state, control, **kw):
                 step_ends.append(time.perf_counter())
 
+        # remove_unused_columns=False: the dataset's extra column is read by the wrapper, not a speed setting
         args = transformers.TrainingArguments(remove_unused_columns=False, **common)
         trainer = transformers.Trainer(model=model, args=args, train_dataset=WithLabels(), callbacks=[Clock()])
     else:
         from massivetext.training.callbacks import TrainerCallback
 
         model = mt.AutoModelForCausalLM.from_config(mt.AutoConfig.for_model("gpt2", **shape))
+        if "fulllogits" in name:  # the plain loss path: the model is made to build the (B, T, V) logits
+            import functools
+
+            chunked = model.forward
+
+            @functools.wraps(chunked)
+            def full_logits(*args, **kwargs):
+                return chunked(*args, **{**kwargs, "return_logits": True})
+
+            model.forward = full_logits
 
         class Clock(TrainerCallback):
             def on_step_end(self, args, state, control, **kw):
@@ -105,13 +151,14 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
     trainer.train()
     wall = time.perf_counter() - t0
     deltas = [b - a for a, b in zip(step_ends, step_ends[1:])][warmup:]
-    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
-    val = mt.TokenShards(shards, block_size=SEQ, split="val", shuffle=False)
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or [float("nan")]  # defaults log at 500
+    val = mt.TokenShards(shards, block_size=seq, split="val", shuffle=False)
     model = trainer.model.to(torch.device(device if device == "cpu" else "cuda"))
     ppl = mt.perplexity(model, val, batch_size=BATCH, max_batches=4)
     return {
         "variant": name,
-        "tokens_per_s": BATCH * SEQ / statistics.median(deltas),
+        "tokens_per_s": BATCH * seq / statistics.median(deltas),
+        "mfu": _mfu(BATCH * seq / statistics.median(deltas), shape, seq, device),
         "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb(),
         "train_mb": (_rss_mb() - rss_before) if device == "cpu" else None,
         "loss_last10": losses[-1],
@@ -152,15 +199,24 @@ def main() -> None:
         r = json.loads(line[7:])
         results.append(r)
         mem = f"peak {r['peak_mb']:.0f} MB" + (f" (train +{r['train_mb']:.0f} MB)" if r["train_mb"] is not None else "")
-        print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
+        mfu = f"  MFU {100 * r['mfu']:.1f}%" if r.get("mfu") else ""
+        print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
               f"  val {r['val_loss']:.3f}  wall {r['wall_s']:.0f}s", flush=True)  # fmt: skip
-    base = next((r for r in results if r["variant"] == "hf"), None)
-    if base:
-        print("# ratios vs hf (tokens/s, peak memory, loss, val loss):")
-        for r in results:
-            print(f"{r['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
-                  f"memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
-                  f"val {r['val_loss'] - base['val_loss']:+.3f}")  # fmt: skip
+    for r in results:  # each against its transformers counterpart: hf_defaults, hf_v50k, ... (else hf)
+        peer = "hf" + "".join(f"_{t}" for t in ("defaults", "nodrop", "v50k", "124m") if t in r["variant"])
+        base = next((b for b in results if b["variant"] == peer), None)
+        if base is None or base is r:
+            continue
+        print(f"{r['variant']:22s} vs {peer:20s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
+              f"memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
+              f"val {r['val_loss'] - base['val_loss']:+.3f}", flush=True)  # fmt: skip
+    full = {r["variant"].replace("_fulllogits", ""): r for r in results if "fulllogits" in r["variant"]}
+    for r in results:  # the chunked loss against the full logits, same model, same process setup
+        if r["variant"] in full:
+            f = full[r["variant"]]
+            print(f"{r['variant']:22s} vs {f['variant']:20s} speed x{r['tokens_per_s'] / f['tokens_per_s']:.2f}  "
+                  f"train memory x{(r['train_mb'] or 0) / max(f['train_mb'] or 1, 1):.2f}  "
+                  f"peak x{r['peak_mb'] / f['peak_mb']:.2f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

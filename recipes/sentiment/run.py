@@ -247,7 +247,8 @@ def transformer(
     if ci:
         mlm_sets += ["model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
                      "model.intermediate_size=128", "args.max_steps=10", "args.logging_steps=5"]  # fmt: skip
-        ft_sets += ["args.num_train_epochs=3", "args.learning_rate=3.0e-4", "args.logging_steps=20"]
+        # a from-scratch encoder needs ~100 steps at lr 1e-3 before it leaves the constant prediction: 6 epochs
+        ft_sets += ["args.num_train_epochs=6", "args.logging_steps=50"]
     mlm_sets += list(sets[0])
     ft_sets += list(sets[1])
     t = time.perf_counter()

@@ -410,3 +410,10 @@ def test_translation_with_a_causal_lm_continues_the_prompt(ckpts, tmp_path):
     assert res["metrics"]["sacrebleu"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [tgt]).score)
     preds = [json.loads(x)["prediction"] for x in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
     assert preds == hyps
+
+
+def test_data_without_the_field_is_one_line_error(ckpts, tmp_path):
+    data = write_jsonl(tmp_path / "x.jsonl", [{"en": "a b c"}, {"en": "d e"}])
+    p = cli("--model", ckpts["clf"], "--task", "classification", "--data", data, "--no-progress")
+    assert p.returncode == 2 and "x.jsonl:1: missing field 'text'" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

@@ -72,7 +72,7 @@ def test_two_seeded_runs_give_bit_identical_metrics(data_dir, tmp_path, capsys):
         (["--set", "args.max_steps=abc"], "max_steps must be an integer, got 'abc'"),
         ({"max_steps": "ten"}, "max_steps must be an integer, got 'ten'"),
         ({"learning_rate": "fast"}, "learning_rate must be a number, got 'fast'"),
-        ({"bf16": "maybe"}, "bf16 must be true or false, got 'maybe'"),
+        ({"bf16": "maybe"}, "bf16 must be true, false or 'auto', got 'maybe'"),
     ],
 )
 def test_wrong_type_is_one_line_naming_the_field_exit_2(data_dir, tmp_path, capsys, how, message):

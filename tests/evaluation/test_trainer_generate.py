@@ -9,8 +9,9 @@ import torch
 import massivetext as mt
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.trainer import Trainer
+from peers import require
 
-transformers = pytest.importorskip("transformers")
+transformers = require("transformers")
 
 
 def test_predict_with_generate_bleu_equals_by_hand(tmp_path):

@@ -21,12 +21,14 @@ from typing import Any
 import pytest
 import torch
 
+from peers import peers_required
+
 VENV = Path(os.environ.get("MASSIVETEXT_TF457_VENV", Path.home() / ".cache" / "massivetext" / "tf457-venv"))
 RUNNER = Path(__file__).with_name("tf457_runner.py")
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("MASSIVETEXT_REQUIRE_PEERS") == "1":
+    if peers_required():
         pytest.fail(f"transformers 4.57 reference unavailable: {reason}")
     pytest.skip(f"transformers 4.57 reference unavailable: {reason}")
 

@@ -7,6 +7,7 @@ import torch
 import massivetext as mt
 from massivetext.quickstart.budget import TimeBudget, WallClockSchedule
 from massivetext.training.schedule import get_scheduler
+from peers import require
 
 
 class FakeClock:
@@ -91,7 +92,7 @@ def test_a_slowdown_during_the_decay_hits_the_hard_deadline(tmp_path, monkeypatc
 
 
 def test_wsd_schedule_matches_transformers():
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     for decay_type in ("linear", "cosine", "1-sqrt"):
         kw = {"num_stable_steps": 30, "num_decay_steps": 20, "min_lr_ratio": 0.1, "decay_type": decay_type}
         ours_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

@@ -145,7 +145,7 @@ def test_saved_special_ids_are_the_tokenizers_and_generation_stops_at_end_of_tex
     ids = tok("The module provides", return_tensors="pt")["input_ids"]
     produced = model.generate(ids, max_new_tokens=40, do_sample=False)
     assert produced.shape[1] == ids.shape[1] + 1 and produced[0, -1].item() == eot
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     theirs = transformers.AutoModelForCausalLM.from_pretrained(str(planted)).eval()
     assert theirs.generate(ids, max_new_tokens=40, do_sample=False).shape[1] == ids.shape[1] + 1
 

@@ -171,3 +171,43 @@ def test_presence_and_frequency_penalties_follow_openai(engine, tiny_model):
             new.append(nxt)
     assert col.tokens[0] == new
     assert new != reference(tiny_model, "the quick brown fox", 20)[0]  # the penalties changed the output
+
+
+def test_modern_gpt_switches_decode_like_generate(tiny_model):
+    """Rotary positions, RMSNorm, SwiGLU, no biases: the module path of the batched decode, rows at mixed positions."""
+    from massivetext.models.config import GPTConfig
+    from massivetext.models.gpt import GPTForCausalLM
+
+    _, tok = tiny_model
+    torch.manual_seed(0)
+    cfg = GPTConfig(
+        vocab_size=len(tok),
+        n_positions=128,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        eos_token_id=0,
+        bos_token_id=0,
+        mt_rotary=True,
+        mt_rmsnorm=True,
+        mt_swiglu=True,
+        mt_bias=False,
+        initializer_range=0.3,
+    )
+    model = GPTForCausalLM(cfg).eval()
+    engine = Engine(model, tok, EngineConfig(max_batch_size=4, max_queue=8))
+    assert engine.runner.lean is None  # the general path is the one under test
+    try:
+        prompts = ["the quick brown fox", "a", "hello world, my"]
+        cols = [Collector() for _ in prompts]
+        for p, c in zip(prompts, cols):
+            engine.submit(tok.encode(p), SamplingParams(max_tokens=20, temperature=0), c)
+        for p, c in zip(prompts, cols):
+            assert c.done.wait(30)
+            ids = tok.encode(p)
+            out = model.generate(torch.tensor([ids]), max_new_tokens=20)[0, len(ids) :].tolist()
+            if 0 in out:
+                out = out[: out.index(0) + 1]
+            assert c.tokens[0] == out
+    finally:
+        engine.shutdown(0)

@@ -16,9 +16,11 @@ from peers import require
 
 
 def _args(tmp_path, **kw):
+    # fp32: these tests check the loss arithmetic against float32 references (bf16="auto" would pick bf16 here)
     base = dict(
-        output_dir=str(tmp_path), logging_steps=1, save_strategy="no", disable_tqdm=True, use_cpu=True, report_to="none"
-    )
+        output_dir=str(tmp_path), logging_steps=1, save_strategy="no", disable_tqdm=True, use_cpu=True, report_to="none",
+        bf16=False,
+    )  # fmt: skip
     return TrainingArguments(**{**base, **kw})
 
 

@@ -118,5 +118,6 @@ def read_examples(
             if limit is not None and len(out) >= limit:
                 return out, report
     if not out:
-        raise ConfigError(f"{data}: no usable {task} example ({report.n_bad} bad record(s) set aside)")
+        first = f"; first: {report.bad[0]}" if report.bad else ""
+        raise ConfigError(f"{data}: no usable {task} example ({report.n_bad} bad record(s) set aside{first})")
     return out, report

@@ -14,7 +14,7 @@ from torch import nn
 
 from massivetext.models.base import PreTrainedModel, activation, check_positions, init_weights
 from massivetext.models.config import BertConfig
-from massivetext.models.losses import token_loss
+from massivetext.models.losses import linear_cross_entropy, token_loss
 from massivetext.models.modeling_outputs import (
     MaskedLMOutput,
     QuestionAnsweringOutput,
@@ -207,9 +207,11 @@ class BertLMPredictionHead(nn.Module):
         self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
+    def transform_hidden(self, h: torch.Tensor) -> torch.Tensor:
+        return self.transform.LayerNorm(self.act(self.transform.dense(h)))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        h = self.transform.LayerNorm(self.act(self.transform.dense(h)))
-        return self.decoder(h) + self.bias
+        return self.decoder(self.transform_hidden(h)) + self.bias
 
 
 class RobertaLMHead(nn.Module):
@@ -220,8 +222,11 @@ class RobertaLMHead(nn.Module):
         self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
+    def transform_hidden(self, h: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(F.gelu(self.dense(h)))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(F.gelu(self.dense(h)))) + self.bias
+        return self.decoder(self.transform_hidden(h)) + self.bias
 
 
 class BertForMaskedLM(BertPreTrainedModel):
@@ -260,12 +265,20 @@ class BertForMaskedLM(BertPreTrainedModel):
         labels=None,
         num_items_in_batch=None,
         label_smoothing: float | None = None,
+        return_logits: bool = True,
         **_: Any,
     ) -> MaskedLMOutput:
-        logits = self.head(self.encode(input_ids, attention_mask, token_type_ids, position_ids))
+        """``return_logits=False`` with labels: chunked loss from the hidden states, ``logits`` None (see GPT)."""
+        h = self.encode(input_ids, attention_mask, token_type_ids, position_ids)
+        ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
+        if labels is not None and not return_logits:
+            head = self.head
+            h = head.transform_hidden(h)
+            loss = linear_cross_entropy(h, head.decoder.weight, labels, head.bias, num_items_in_batch, ls)
+            return MaskedLMOutput(loss=loss, logits=None)
+        logits = self.head(h)
         loss = None
         if labels is not None:
-            ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
             loss = token_loss(logits, labels, num_items_in_batch, ls)
         return MaskedLMOutput(loss=loss, logits=logits)
 

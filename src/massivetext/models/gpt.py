@@ -17,7 +17,7 @@ from massivetext.models.base import PreTrainedModel, RMSNorm, activation, check_
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import GPTConfig
 from massivetext.models.generation import GenerationMixin
-from massivetext.models.losses import causal_lm_loss
+from massivetext.models.losses import causal_lm_loss, causal_lm_loss_from_hidden
 from massivetext.models.modeling_outputs import CausalLMOutput
 
 
@@ -224,8 +224,12 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         num_items_in_batch: int | torch.Tensor | None = None,
         label_smoothing: float | None = None,
         logits_to_keep: int = 0,
+        return_logits: bool = True,
         **_: Any,
     ) -> CausalLMOutput:
+        """``return_logits=False`` with labels: the loss is computed chunk by chunk from the hidden states (the
+        (B, T, V) logits are never built) and ``logits`` is None; the Trainer asks for this while training. The
+        default, as transformers, returns the logits and computes the loss from them."""
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             # positions stay 0..T-1 as in transformers' forward (generate derives them from the mask)
@@ -233,10 +237,15 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         h = self.trunk(input_ids, position_ids, mask)
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
+        has_labels = labels is not None or shift_labels is not None
+        ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
+        if has_labels and not return_logits and not logits_to_keep:
+            weight = self.lm_head.weight[: self.config.vocab_size]  # the real vocabulary's rows only
+            loss = causal_lm_loss_from_hidden(h, weight, labels, shift_labels, num_items_in_batch, ls)
+            return CausalLMOutput(loss=loss, logits=None)
         logits = self._true_vocab(self.lm_head(h))
         loss = None
-        if labels is not None or shift_labels is not None:
-            ls = self.config.mt_label_smoothing if label_smoothing is None else label_smoothing
+        if has_labels:
             loss = causal_lm_loss(logits, labels, shift_labels, num_items_in_batch, ls)
         return CausalLMOutput(loss=loss, logits=logits)
 

@@ -28,7 +28,7 @@ import torch
 from massivetext.errors import BadInputError, ConfigError, MassiveTextError
 
 # tokens per padded batch (rows x longest row); batch_size caps the rows
-DEFAULT_TOKEN_BUDGET = 8192
+DEFAULT_TOKEN_BUDGET = 4096
 # how many inputs are read ahead, tokenized together and sorted by length
 WINDOW_BATCHES = 16
 

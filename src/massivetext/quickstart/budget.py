@@ -50,6 +50,10 @@ class WallClockSchedule:
         self._fn = wsd_multiplier(warmup=self.warmup, stable=self.stable, decay=self.decay,
                                   min_ratio=self.min_ratio, decay_type=self.decay_type)  # fmt: skip
 
+    def end(self) -> int:
+        """The step at which the planned decay is over."""
+        return self.warmup + (self.stable or 0) + self.decay
+
     def scheduler_kwargs(self) -> dict[str, Any]:
         """``lr_scheduler_kwargs`` that make the Trainer follow the same schedule (for ``train.yaml``)."""
         return {"num_stable_steps": self.stable, "num_decay_steps": self.decay, "min_lr_ratio": self.min_ratio,
@@ -61,8 +65,9 @@ class TimeBudget(mt.TrainerCallback):
     """Ends training so that the whole run finishes at ``finish_at`` (a ``clock`` time).
 
     ``after_s`` is what the stages after training cost at calibration speed and ``step_s`` the calibrated seconds
-    per step; both scale by the slowdown seen since (recent seconds per step over ``step_s``). The callback
-    installs ``schedule`` as the Trainer's learning-rate scheduler when training begins.
+    per step; ``after_s`` is scaled by the slowdown seen since (recent seconds per step over ``step_s``). The
+    callback installs ``schedule`` as the Trainer's learning-rate scheduler when training begins (``trainer`` is
+    set once the Trainer exists: the callback is one of its constructor's arguments).
     """
 
     trainer: Any
@@ -105,8 +110,10 @@ class TimeBudget(mt.TrainerCallback):
         self._ends.append(now)
         end = self.training_end()
         step = state.global_step
-        if self.decay_planned_at is None and end - now <= self.decay_fraction * (end - self.started):
-            steps = int((end - now) / self.seconds_per_step())
+        sps = self.seconds_per_step()
+        # plan at the last step end before the decay point (with slow steps, the step after may be well past it)
+        if self.decay_planned_at is None and end - now - sps <= self.decay_fraction * (end - self.started):
+            steps = int((end - now) / sps)
             self.schedule.plan_decay(step, steps)
             self.decay_planned_at = now
             sched = self.trainer.lr_scheduler
@@ -114,8 +121,8 @@ class TimeBudget(mt.TrainerCallback):
             sched.step()
             print(f"  decay: {self.schedule.decay} steps from step {step} "
                   f"({self.seconds_per_step():.2f} s/step, {end - now:.0f} s left)", flush=True)  # fmt: skip
-        if self.decay_planned_at is not None and step >= self.schedule.stable + self.schedule.warmup + \
-                self.schedule.decay:  # fmt: skip
+        planned_end = None if self.decay_planned_at is None else self.schedule.end()
+        if planned_end is not None and step >= planned_end:
             control.should_training_stop, self.stopped_by = True, "schedule"
         elif now >= end:  # slowed down during the decay: the deadline wins over the last decay steps
             control.should_training_stop, self.stopped_by = True, "deadline"

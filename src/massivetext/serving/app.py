@@ -210,6 +210,22 @@ def _add_task_route(app: FastAPI, state: ServerState, route: str, task: str) -> 
     app.post(f"/v1/{route}")(run_task)
 
 
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two consecutive stream entries of one choice as one (text, logprobs and finish reason joined)."""
+    out = dict(a)
+    if "text" in a:
+        out["text"] = a["text"] + b["text"]
+    else:
+        content = a["delta"].get("content", "") + b["delta"].get("content", "")
+        out["delta"] = {**a["delta"], **({"content": content} if content else {})}
+    if a["logprobs"] and b["logprobs"]:
+        out["logprobs"] = {key: a["logprobs"][key] + b["logprobs"][key] for key in a["logprobs"]}
+    else:
+        out["logprobs"] = a["logprobs"] or b["logprobs"]
+    out["finish_reason"] = b["finish_reason"] or a["finish_reason"]
+    return out
+
+
 def _encode_vector(vector: list[float], encoding: str) -> list[float] | str:
     """OpenAI's encodings: a list of floats, or base64 of little-endian float32 (what the openai SDK asks for)."""
     if encoding == "float":
@@ -283,8 +299,8 @@ class GenerationRun:
             params.max_tokens = max(1, self.state.engine.max_len - longest)
         for i, prompt in enumerate(self.prompts):
 
-            def sink(event: EngineOutput, i: int = i) -> None:
-                loop.call_soon_threadsafe(self.queue.put_nowait, (i, event))
+            def sink(event: EngineOutput, i: int = i, put=self.state.dispatcher(loop).put) -> None:
+                put(self.queue, (i, event))
 
             try:
                 self.handles.append(self.state.engine.submit(prompt, params, sink, f"{self.id}-{i}"))
@@ -487,8 +503,8 @@ class GenerationRun:
                         for k in range(len(self.prompts) * n)
                     ]
                 )
+            pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
             async for i, event in self.events():
-                out = []
                 for c in event.choices:
                     k = self._choice_index(i, c.index)
                     reason = c.finish_reason
@@ -497,15 +513,20 @@ class GenerationRun:
                         continue
                     if self.chat:
                         lp = self._lp_chat(c.logprobs) if c.logprobs else None
-                        delta = {"content": text} if text else {}
-                        out.append({"index": k, "delta": delta, "logprobs": lp, "finish_reason": reason})
+                        entry = {"index": k, "delta": {"content": text} if text else {}, "logprobs": lp}
                     else:
                         lp = self._lp_completion(c.logprobs, 0) if c.logprobs else None
-                        out.append({"index": k, "text": text, "logprobs": lp, "finish_reason": reason})
+                        entry = {"index": k, "text": text, "logprobs": lp}
+                    entry["finish_reason"] = reason
+                    pending[k] = _merge(pending[k], entry) if k in pending else entry
                 if event.finished:
                     completion += event.completion_tokens
-                if out:
-                    yield self._chunk(out)
+                # a client (or this loop) that falls behind gets the tokens made meanwhile in one chunk
+                if pending and self.queue.empty():
+                    yield self._chunk([pending[k] for k in sorted(pending)])
+                    pending = {}
+            if pending:
+                yield self._chunk([pending[k] for k in sorted(pending)])
             if self.include_usage:
                 yield self._chunk([], self._usage(completion))
         except APIError as e:  # the stream has begun: the error goes in the stream, as OpenAI does

@@ -57,6 +57,9 @@ class BatchedGPT:
         self.v_cache = torch.zeros(shape, dtype=dtype, device=self.device)
         self.k_layers, self.v_layers = list(self.k_cache.unbind(0)), list(self.v_cache.unbind(0))
         self._arange = torch.arange(max_len, device=self.device)
+        # a plain GPT-2 gets the bare-tensor step (the weights ``generate``'s own fast step uses); others the modules
+        lean = getattr(model, "_lean_weights", None)
+        self.lean = lean() if lean is not None else None
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         logits = self.model.lm_head(h)
@@ -90,17 +93,19 @@ class BatchedGPT:
         B = tokens.shape[0]
         H, D = self.heads, self.head_dim
         C = H * D
+        kv_len = int(positions.max()) + 1
+        # (B, 1, 1, kv_len): True where a row must not look (past its own position)
+        hidden = (self._arange[:kv_len][None, :] > positions[:, None])[:, None, None, :]
+        mask = ~hidden if bool(hidden.any()) else None
+        rows = torch.arange(B, device=self.device)
+        if self.lean is not None:
+            return self._lean_decode(tokens, positions, rows, kv_len, mask)
         x = t.wte(tokens)
         rope = None
         if t.rotary is not None:
             rope = (t.rotary.cos[positions][:, None], t.rotary.sin[positions][:, None])  # (B, 1, D)
         else:
             x = x + t.wpe(positions)
-        kv_len = int(positions.max()) + 1
-        # (B, 1, 1, kv_len): True where a row must not look (past its own position)
-        hidden = (self._arange[:kv_len][None, :] > positions[:, None])[:, None, None, :]
-        masked = bool(hidden.any())
-        rows = torch.arange(B, device=self.device)
         for i, block in enumerate(t.h):
             a = block.attn
             qkv = a.c_attn(block.ln_1(x)).view(B, 3, H, D)
@@ -111,12 +116,31 @@ class BatchedGPT:
             kc[rows, :, positions] = k
             vc[rows, :, positions] = qkv[:, 2]
             keys, values = kc[:B, :, :kv_len], vc[:B, :, :kv_len]
-            y = F.scaled_dot_product_attention(
-                q[:, :, None], keys, values, attn_mask=~hidden if masked else None, scale=a.scale
-            )
+            y = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=a.scale)
             x = x + a.c_proj(y.view(B, C))
             x = x + block.mlp(block.ln_2(x))
         return self._logits(t.ln_f(x))
+
+    def _lean_decode(self, tokens, positions, rows, kv_len: int, mask) -> torch.Tensor:
+        """``decode`` for a plain GPT-2 as bare (B, C) tensor ops: no module calls, in-place residual adds."""
+        t, c = self.model.transformer, self.config
+        B, H, D = tokens.shape[0], self.heads, self.head_dim
+        C, eps, shape = H * D, c.layer_norm_epsilon, (c.n_embd,)
+        x = F.embedding(tokens, t.wte.weight).add_(F.embedding(positions, t.wpe.weight))
+        for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(self.lean):
+            qkv = torch.addmm(ba, F.layer_norm(x, shape, w1, b1, eps), wa).view(B, 3, H, D)
+            kc, vc = self.k_layers[i], self.v_layers[i]
+            kc[rows, :, positions] = qkv[:, 1]
+            vc[rows, :, positions] = qkv[:, 2]
+            y = F.scaled_dot_product_attention(
+                qkv[:, 0, :, None], kc[:B, :, :kv_len], vc[:B, :, :kv_len], attn_mask=mask, scale=scale
+            )
+            x = torch.addmm(bp, y.view(B, C), wp).add_(x)
+            h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")
+            x = torch.addmm(bo, h, wo).add_(x)
+        x = F.layer_norm(x, shape, t.ln_f.weight, t.ln_f.bias, eps)
+        logits = torch.mm(x, self.model.lm_head.weight.t())
+        return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
 
     @torch.inference_mode()
     def embed(self, prompts: list[list[int]]) -> torch.Tensor:

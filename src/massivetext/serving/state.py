@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,32 @@ def task_of(config: dict[str, Any], task: str | None) -> str:
     raise ConfigError("cannot tell which task this model serves: pass --task")
 
 
+class Dispatcher:
+    """Hands engine events (made on the worker thread) to the requests' asyncio queues with one event-loop wake-up
+    per burst, not one per request per token: at 32 streams that is 32x fewer cross-thread calls."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.pending: deque = deque()
+        self.lock = threading.Lock()
+        self.scheduled = False
+
+    def put(self, queue: asyncio.Queue, item: Any) -> None:
+        with self.lock:
+            self.pending.append((queue, item))
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self.lock:
+            items, self.pending = self.pending, deque()
+            self.scheduled = False
+        for queue, item in items:
+            queue.put_nowait(item)
+
+
 class ServerState:
     def __init__(self, cfg, metrics, model: Any = None, tokenizer: Any = None):
         self.cfg, self.metrics = cfg, metrics
@@ -77,6 +104,7 @@ class ServerState:
         self.engine: Engine | None = None
         self.pipeline: Any = None
         self.embedding_pipeline: Any = None
+        self._dispatcher: Dispatcher | None = None
         self.task: str | None = None
         self.ready = threading.Event()
         self.error: str | None = None
@@ -134,6 +162,12 @@ class ServerState:
             self.tokenizer = self.pipeline.tokenizer
             # task pipelines run on the engine's worker too, so requests batch together and never race the model
             self.engine = Engine(None, self.tokenizer, cfg.engine)
+
+    def dispatcher(self, loop: asyncio.AbstractEventLoop) -> Dispatcher:
+        d = self._dispatcher
+        if d is None or d.loop is not loop:
+            d = self._dispatcher = Dispatcher(loop)
+        return d
 
     def shutdown(self, timeout: float) -> None:
         if self.engine is not None:

@@ -100,9 +100,11 @@ class TrainingArguments:
     seed: int = 42
     data_seed: int | None = None
     # speed and memory
-    bf16: bool = False
+    # "auto": bf16 autocast where the hardware has native bf16 (CUDA cc >= 8, CPU with AMX / AVX-512 BF16), else fp32
+    bf16: bool | str = "auto"
     fp16: bool = False
-    torch_compile: bool = False
+    # "auto": compile MassiveText models when the run is longer than the measured break-even (training/speed.py)
+    torch_compile: bool | str = "auto"
     gradient_checkpointing: bool = False
     use_cpu: bool = False
     tf32: bool | None = None  # CUDA: allow TF32 matmuls (None leaves torch's setting alone)
@@ -168,7 +170,14 @@ class TrainingArguments:
         def bad(msg: str) -> None:
             raise ConfigError(f"TrainingArguments: {msg}")
 
-        if self.bf16 and self.fp16:
+        for name in ("bf16", "torch_compile"):  # True, False or "auto" (YAML and --set give strings)
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = {"true": True, "false": False, "auto": "auto"}.get(value.strip().lower(), value)
+                setattr(self, name, value)
+            if value not in (True, False, "auto"):
+                bad(f"{name} must be true, false or 'auto', got {value!r}")
+        if self.bf16 is True and self.fp16:
             bad("bf16=True and fp16=True are both set; choose one mixed-precision mode")
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
             if int(getattr(self, name)) < 1:

@@ -12,6 +12,7 @@ consumed), and every RNG is saved and restored, so N straight steps equal N/2 + 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import time
@@ -58,6 +59,9 @@ from massivetext.training.prepare import model_max_length, prepare_dataset
 from massivetext.training.reporting import MetricsWriter, peak_flops, plot_loss_curve
 from massivetext.training.schedule import get_scheduler
 from massivetext.training.seed import set_seed
+from massivetext.training.speed import CompiledOrEager, resolve_bf16, resolve_compile, use_compile_cache
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Trainer", "TrainOutput", "set_seed"]
 
@@ -97,6 +101,9 @@ class Trainer:
         if self.args.fp16 and self.device.type != "cuda":
             raise ConfigError("fp16=True needs a CUDA device; on CPU use bf16=True")
         self._set_model(model)
+        # bf16="auto" follows the hardware; decided once so training and evaluation use the same precision
+        self._bf16, self._precision_reason = resolve_bf16(self.args.bf16, self.device, self.args.fp16)
+        self._compile_reason = ""
         self.train_dataset = self._prepare(train_dataset, "train")
         self.eval_dataset = self._prepare(eval_dataset, "eval")
         self.data_collator = data_collator if data_collator is not None else self._default_collator()
@@ -198,8 +205,8 @@ class Trainer:
         return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **common)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.args.bf16 or self.args.fp16:
-            dtype = torch.bfloat16 if self.args.bf16 else torch.float16
+        if self._bf16 or self.args.fp16:
+            dtype = torch.bfloat16 if self._bf16 else torch.float16
             return torch.autocast(self.device.type, dtype=dtype)
         return contextlib.nullcontext()
 
@@ -237,6 +244,8 @@ class Trainer:
             return loss, out
         if "shift_labels" in batch and "shift_labels" not in params:
             inputs["labels"] = batch["shift_labels"]  # transformers: loss runs only when labels is given
+        if "return_logits" in params and torch.is_grad_enabled():
+            inputs["return_logits"] = False  # training: the model's chunked loss, no (B, T, V) logits kept
         if honours:
             out = model(**inputs, num_items_in_batch=num_items)
             return out.loss if hasattr(out, "loss") else out["loss"], out
@@ -346,8 +355,17 @@ class Trainer:
                 fwd, find_unused_parameters=bool(self.args.ddp_find_unused_parameters), **ddp_kw
             )
         ddp = fwd
-        if self.args.torch_compile:
-            fwd = torch.compile(fwd)
+        steps_left = self.state.max_steps - self.state.global_step  # a resumed run repays only its remaining steps
+        a = self.args  # the work of one step, for the compile break-even: batch x context tokens
+        tokens = a.per_device_train_batch_size * a.gradient_accumulation_steps * (model_max_length(self.model) or 512)
+        step_flops = self._flops_per_token(model_max_length(self.model) or 512) * tokens
+        compile_, self._compile_reason = resolve_compile(
+            a.torch_compile, self.model, self.device, steps_left, step_flops, self._bf16
+        )
+        if compile_:
+            use_compile_cache()
+            fwd = CompiledOrEager(fwd)
+        logger.info("training: %s; %s", self._precision_reason, self._compile_reason)
         return {"forward": fwd, "ddp": ddp}
 
     def _begin_reporting(self, run: TrainingRun, resumed: bool) -> None:
@@ -365,6 +383,8 @@ class Trainer:
                     "world_size": self.world_size,
                     "peak_flops_per_device": run.peak_flops,
                     "peak_flops_assumption": self.peak_flops_source,
+                    "precision": self._precision_reason,  # what "auto" chose, and why
+                    "compile": self._compile_reason,
                 }
             )
         run.bar = tqdm(

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-transformers = pytest.importorskip("transformers")
+from peers import require
+
+transformers = require("transformers")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 from fastapi.testclient import TestClient  # noqa: E402
 from pipeline_helpers import (  # noqa: E402
