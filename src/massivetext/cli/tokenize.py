@@ -31,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
 
     enc = verbs.add_parser("encode", help="encode documents into packed token shards (.bin + index.json)")
-    enc.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or glob patterns")
+    enc.add_argument(
+        "inputs", nargs="+", metavar="INPUT",
+        help="files, directories or glob patterns; NAME=PATTERN tags a source for TokenShards(weights=...)",
+    )  # fmt: skip
     enc.add_argument("--tokenizer", "-t", required=True, help="tokenizer directory (tokenizer.json)")
     enc.add_argument("--output", "-o", required=True, help="directory for the shards and index.json")
     enc.add_argument("--val-fraction", type=float, default=0.01, help="documents held out for validation")

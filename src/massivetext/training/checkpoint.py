@@ -105,7 +105,8 @@ def save_checkpoint(
     world_size: int = 1,
     dataset: Any = None,
 ) -> None:
-    """Write one checkpoint (with a ``README.md`` model card describing ``dataset`` and the run). Every rank writes its RNG state; rank 0 writes the rest, then renames into place."""
+    """Write one checkpoint. Every rank writes its RNG state; rank 0 writes the rest (with a ``README.md`` model
+    card describing ``dataset`` and the run), then renames into place."""
     tmp = directory.with_name(directory.name + ".tmp")
     if rank == 0:
         shutil.rmtree(tmp, ignore_errors=True)
