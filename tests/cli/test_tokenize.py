@@ -39,3 +39,19 @@ def test_train_on_a_missing_file_is_one_line_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and inputs[-1] in err
         assert not (tmp_path / "tok").exists()
+
+
+def test_encode_sources_from_a_metadata_field(tmp_path, capsys):
+    texts = corpus(60)
+    rows = [{"id": i, "text": t, "metadata": {"source": ("web", "books")[i % 3 == 0]}} for i, t in enumerate(texts)]
+    data = write_jsonl(tmp_path / "docs.jsonl", rows)
+    assert main(["tokenize", "train", data, "-o", str(tmp_path / "tok"), "--vocab-size", "300"]) == 0
+    code = main(["tokenize", "encode", "-t", str(tmp_path / "tok"), data, "-o", str(tmp_path / "shards"),
+                 "--val-fraction", "0", "--source-field", "metadata.source", "--no-progress"])  # fmt: skip
+    assert code == 0
+    index = json.loads((tmp_path / "shards" / "index.json").read_text())
+    train = index["splits"]["train"]
+    assert {s["source"]: s["documents"] for s in train["shards"]} == {"books": 20, "web": 40}
+    tok = mt.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    books = sum(len(tok.encode(r["text"], add_special_tokens=False)) + 1 for r in rows if r["metadata"]["source"] == "books")  # fmt: skip
+    assert train["sources"]["books"] == books and sum(train["sources"].values()) == train["tokens"]

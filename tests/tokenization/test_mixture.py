@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import massivetext as mt
-from massivetext.errors import ConfigError
+from massivetext.errors import BadInputError, ConfigError
 
 WEIGHTS = {"web": 0.48, "books": 0.27, "c4": 0.10, "news": 0.10, "github": 0.03, "wiki": 0.02}
 BLOCK = 8
@@ -121,3 +121,62 @@ def test_gopher_mixture_recipe_weights():
 
     spec = yaml.safe_load((Path(__file__).parents[2] / "recipes" / "gopher-mixture.yaml").read_text())
     assert spec["weights"] == WEIGHTS and sum(spec["weights"].values()) == pytest.approx(1.0)
+
+
+def test_sources_from_a_metadata_field(tmp_path):
+    """``source_field="metadata.source"``: one shard per source inside a task, listed in index.json exactly as the
+    glob form lists a file per source, with the same tokens, so the mixture serves the very same windows."""
+    rng = random.Random(4)
+    names = ["web", "books", "news wire"]  # a name that is not file-safe
+    docs = []
+    for i in range(90):
+        name = rng.choice(names)
+        tag = name.split()[0]
+        docs.append({"id": f"d{i}", "text": " ".join(f"{tag}{rng.randrange(3)}" for _ in range(rng.randrange(5, 40))),
+                     "metadata": {"source": name}})  # fmt: skip
+    (tmp_path / "mixed.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    for name in names:  # the glob form: a file per source, the same documents in the same order
+        (tmp_path / name.replace(" ", "_")).mkdir()
+        (tmp_path / name.replace(" ", "_") / "a.jsonl").write_text(
+            "".join(json.dumps(d) + "\n" for d in docs if d["metadata"]["source"] == name)
+        )
+    tok = mt.train_tokenizer([f"{t}{k} " * 5 for t in ("web", "books", "news") for k in range(3)], vocab_size=300)
+    by_field = mt.encode_corpus(tok, str(tmp_path / "mixed.jsonl"), str(tmp_path / "f"), val_fraction=0.2,
+                                source_field="metadata.source", progress=False, processes=1)  # fmt: skip
+    by_glob = mt.encode_corpus(tok, {n: str(tmp_path / n.replace(" ", "_") / "*.jsonl") for n in names},
+                               str(tmp_path / "g"), val_fraction=0.2, progress=False, processes=1)  # fmt: skip
+    for split in ("train", "val"):
+        shards = by_field["splits"][split]["shards"]
+        assert sorted(s["source"] for s in shards) == sorted(names)  # one shard per source in the one task
+        for s in shards:
+            assert (tmp_path / "f" / s["file"]).is_file() and " " not in s["file"]
+        assert by_field["splits"][split]["sources"] == by_glob["splits"][split]["sources"]
+        glob_docs = {s["source"]: s["documents"] for s in by_glob["splits"][split]["shards"]}
+        assert {s["source"]: s["documents"] for s in shards} == glob_docs
+    # the reference count: every document's tokens plus its EOS, by source
+    for name in names:
+        want = sum(len(tok.encode(d["text"], add_special_tokens=False)) + 1 for d in docs if d["metadata"]["source"] == name)  # fmt: skip
+        assert by_field["splits"]["train"]["sources"][name] + by_field["splits"]["val"]["sources"][name] == want
+    weights = {"web": 0.6, "books": 0.3, "news wire": 0.1}
+    f = mt.TokenShards(tmp_path / "f", block_size=4, weights=weights, seed=2)
+    g = mt.TokenShards(tmp_path / "g", block_size=4, weights=weights, seed=2)
+    assert len(f) == len(g)
+    for e, i in list(_positions(f, 3000))[::7]:
+        assert np.array_equal(f[(e, i)]["input_ids"], g[(e, i)]["input_ids"])
+    f.advance(3000)
+    assert f.realised_mixture() == pytest.approx(weights, abs=0.01)
+
+
+def test_source_field_missing_is_a_bad_record(tmp_path):
+    rows = [{"text": "web0 web1", "meta": {"src": "web"}}, {"text": "web2 web0"}, {"text": "x", "meta": {"src": ""}}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tok = mt.train_tokenizer(["web0 web1 web2 " * 5], vocab_size=120)
+    index = mt.encode_corpus(tok, str(tmp_path / "a.jsonl"), str(tmp_path / "o"), val_fraction=0.0,
+                             source_field="meta.src", progress=False, processes=1)  # fmt: skip
+    assert index["bad_records"] == 2 and index["splits"]["train"]["documents"] == 1
+    assert "a.jsonl:2" in index["bad_examples"][0] and "meta.src" in index["bad_examples"][0]
+    with pytest.raises(BadInputError, match="a.jsonl"):
+        mt.encode_corpus(tok, str(tmp_path / "a.jsonl"), str(tmp_path / "s"), val_fraction=0.0,
+                         source_field="meta.src", strict=True, progress=False, processes=1)  # fmt: skip
+    with pytest.raises(ConfigError, match="not both"):
+        mt.encode_corpus(tok, [f"web={tmp_path / 'a.jsonl'}"], str(tmp_path / "b"), source_field="meta.src")

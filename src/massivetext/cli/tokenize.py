@@ -2,6 +2,7 @@
 
     massivetext tokenize train INPUT... --output DIR [--kind bpe|wordpiece|unigram] [--vocab-size N]
     massivetext tokenize encode --tokenizer DIR INPUT... --output DIR [--val-fraction F] [--processes N]
+        [--source-field metadata.source]
 
 Both are thin layers over ``massivetext.train_tokenizer`` and ``massivetext.tokenization.encode.encode_corpus``.
 """
@@ -41,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     enc.add_argument("--processes", "-j", type=int, default=None, help="worker processes (default: CPU count)")
     enc.add_argument("--text-field", default="text")
     enc.add_argument("--id-field", default="id", help="document id field used for the validation split")
+    enc.add_argument(
+        "--source-field", default=None, metavar="PATH",
+        help="each document's source from this (dotted) field, e.g. metadata.source: one shard per source",
+    )  # fmt: skip
     enc.add_argument("--strict", action="store_true", help="stop at the first malformed record")
     enc.add_argument("--no-progress", action="store_true")
     enc.set_defaults(func=run_encode)
@@ -83,6 +88,7 @@ def run_encode(args: argparse.Namespace) -> int:
             id_field=args.id_field,
             processes=args.processes,
             strict=args.strict,
+            source_field=args.source_field,
             progress=not args.no_progress,
         )
     for w in caught:

@@ -10,6 +10,10 @@ with a marker and redoes the rest, so ``kill -9`` and re-run gives byte-identica
 Validation split: a document goes to ``val`` when ``xxh64(doc id) / 2**64 < val_fraction`` (the id is the record's
 ``id`` field, else ``file:line``), so the split is deterministic and independent of the order or the number of
 processes. Every document is followed by the EOS id.
+
+Sources: a source per input glob (``{"web": "web/*.jsonl"}`` or ``web=web/*.jsonl``) tags the task's shards; a
+source per document (``source_field="metadata.source"``, a dotted path into the record) gives each task one pair of
+shards per source it meets (``train/KEY@SOURCE.bin``), so ``index.json`` lists shards by source in both cases.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import xxhash
 
 from massivetext._atomic import atomic_write_json, remove_stale
 from massivetext.data.readers import (
+    BadRecord,
     LoadReport,
     compression_of,
     iter_records,
@@ -61,6 +66,7 @@ class EncodeTask:
     strict: bool
     batch_chars: int
     overlap: bool = True  # encode in a helper thread while parsing the next batch (in-process runs)
+    source_field: str | None = None  # dotted path of each document's source: one shard per source
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -107,25 +113,33 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
     dtype = np.dtype(task.dtype)
     threshold = int(task.val_fraction * 2**64)
     report = LoadReport()
-    writers = {s: TokenShardWriter(out / s / f"{task.key}.bin", dtype) for s in SPLITS}
+    # one writer per (split, source); source None (no source field) is the task's plain pair of shards
+    writers: dict[tuple[str, str | None], TokenShardWriter] = {}
+    if task.source_field is None:
+        writers = {(s, None): TokenShardWriter(out / s / f"{task.key}.bin", dtype) for s in SPLITS}
     basename = os.path.basename(task.path)
     eos = task.eos_id
     fixed = 0
     texts: list[str] = []
-    is_val: list[bool] = []
+    is_val: list[tuple[bool, str | None]] = []
     chars = 0
 
-    def write(encodings: list[Any], flags: list[bool]) -> None:
-        parts: dict[bool, list[int]] = {False: [], True: []}
-        docs = {False: 0, True: 0}
-        for enc, val in zip(encodings, flags):  # per document, not per token: ids are extended in C
-            ids = parts[val]
+    def writer(val: bool, source: str | None) -> TokenShardWriter:
+        if (SPLITS[val], source) not in writers:  # both splits at once: a source has a (maybe empty) val shard
+            for split in SPLITS:
+                writers[(split, source)] = TokenShardWriter(out / split / _shard_name(task.key, source), dtype)
+        return writers[(SPLITS[val], source)]
+
+    def write(encodings: list[Any], flags: list[tuple[bool, str | None]]) -> None:
+        parts: dict[tuple[bool, str | None], list[int]] = {}
+        docs: dict[tuple[bool, str | None], int] = {}
+        for enc, flag in zip(encodings, flags):  # per document, not per token: ids are extended in C
+            ids = parts.setdefault(flag, [])
             ids += enc.ids
             ids.append(eos)
-            docs[val] += 1
-        for val, split in ((False, "train"), (True, "val")):
-            if parts[val]:
-                writers[split].write(np.array(parts[val], dtype=dtype), docs[val])
+            docs[flag] = docs.get(flag, 0) + 1
+        for (val, source), ids in parts.items():
+            writer(val, source).write(np.array(ids, dtype=dtype), docs[(val, source)])
 
     # The Rust encoder releases the GIL: encode batch k in a thread while this one parses batch k+1. Worker
     # processes skip this (the other workers keep the cores busy, and one batch in flight keeps memory lower).
@@ -144,14 +158,21 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
         records = iter_records(
             task.path, report=report, strict=task.strict, text_field=task.text_field, byte_range=task.byte_range
         )
+        source_path = task.source_field.split(".") if task.source_field else None
         for line, rec in records:
             text = rec[task.text_field]
+            source = None
+            if source_path is not None:
+                source = _source_of(rec, source_path)
+                if source is None:
+                    report.add_bad(BadRecord(task.path, line, f"no {task.source_field!r} source"), task.strict)
+                    continue
             if threshold:
                 doc_id = rec.get(task.id_field)
                 key = f"{basename}:{line}" if doc_id is None else str(doc_id)
-                is_val.append(xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass")) < threshold)
+                is_val.append((xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass")) < threshold, source))
             else:
-                is_val.append(False)
+                is_val.append((False, source))
             texts.append(text)
             chars += len(text)
             if chars >= task.batch_chars:
@@ -170,13 +191,24 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
         raise
     finally:
         pool.shutdown(wait=True)
+    shard = {
+        (split, source): {
+            "file": f"{split}/{w.path.name}",
+            "tokens": w.n_tokens,
+            "documents": w.n_docs,
+            **({} if source is None else {"source": source}),
+        }
+        for (split, source), w in writers.items()
+    }
     marker = {
         "key": task.key,
         "input": task.path,
         "byte_range": task.byte_range,
         "input_size": os.path.getsize(task.path),
+        # per split, the task's shards (one per source met, in source order, with a source field)
         "splits": {
-            s: {"file": f"{s}/{task.key}.bin", "tokens": w.n_tokens, "documents": w.n_docs} for s, w in writers.items()
+            split: [shard[k] for k in sorted((k for k in shard if k[0] == split), key=lambda k: k[1] or "")]
+            for split in SPLITS
         },
         "bad_records": report.n_bad,
         "bad_examples": [str(b) for b in report.bad[:20]],
@@ -185,6 +217,28 @@ def run_task(task: EncodeTask) -> dict[str, Any]:
     }
     atomic_write_json(out / ".done" / f"{task.key}.json", marker, indent=2, ensure_ascii=False)
     return marker
+
+
+def _source_of(rec: dict[str, Any], path: list[str]) -> str | None:
+    """The value at a dotted path (``metadata.source``) as a string; None when absent or empty."""
+    value: Any = rec
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if value is None or isinstance(value, (dict, list)) or str(value) == "":
+        return None
+    return str(value)
+
+
+def _shard_name(key: str, source: str | None) -> str:
+    """``KEY.bin``, or ``KEY@SOURCE.bin`` with the source made file-safe (plus a hash when that changed it)."""
+    if source is None:
+        return f"{key}.bin"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source)[:60]
+    if safe != source:
+        safe += "-" + hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{key}@{safe}.bin"
 
 
 class _Inline:
@@ -207,6 +261,7 @@ def _settings(task: EncodeTask) -> dict[str, Any]:
         "text_field": task.text_field,
         "id_field": task.id_field,
         "dtype": task.dtype,
+        "source_field": task.source_field,
     }
 
 
@@ -265,6 +320,7 @@ def encode_corpus(
     strict: bool = False,
     progress: bool = True,
     executor: Any = None,
+    source_field: str | None = None,
 ) -> dict[str, Any]:
     """Encode documents to token shards under ``output`` and return the ``index.json`` it writes.
 
@@ -272,6 +328,8 @@ def encode_corpus(
     from there) and its ``tokenizer.json`` hash goes into the index. ``processes`` defaults to the CPU count.
     ``executor``: None/"local" (a ``LocalExecutor`` of ``processes`` workers), "ray", or an executor object; tasks
     write their shards under ``output``, so Ray workers must see it (module doc of ``massivetext.executors.ray``).
+    ``source_field`` (a dotted path such as ``"metadata.source"``) takes each document's source from the record:
+    its tokens go to that source's shards, for ``TokenShards(weights=...)``; a record without it is a bad record.
     """
     from massivetext.tokenization.tokenizer import AutoTokenizer, FastTokenizer
 
@@ -281,6 +339,10 @@ def encode_corpus(
     if tok.eos_token_id is None:
         raise ConfigError("the tokenizer has no eos token to separate documents; set tok.eos_token first")
     files, source_of = split_sources(inputs)
+    if source_field is not None and source_of:
+        raise ConfigError("give sources by input (NAME=PATTERN) or by a source field, not both")
+    if source_field is not None and not source_field.strip("."):
+        raise ConfigError(f"source_field must name a field, got {source_field!r}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
@@ -295,7 +357,7 @@ def encode_corpus(
     tasks = [
         EncodeTask(_key(f, None if r is None else i), f, r, str(out / "tokenizer.json"), output=str(out),
                    eos_id=tok.eos_token_id, dtype=dtype.str, val_fraction=val_fraction, text_field=text_field,
-                   id_field=id_field, strict=strict, batch_chars=batch_chars)
+                   id_field=id_field, strict=strict, batch_chars=batch_chars, source_field=source_field)
         for f in files for i, r in enumerate(_ranges(f, part_bytes))
     ]  # fmt: skip
     settings = _settings(tasks[0])
@@ -354,7 +416,10 @@ def _read_marker(out: Path, task: EncodeTask, settings: dict[str, Any]) -> dict[
     same_input = marker.get("input_size") == os.path.getsize(task.path) and marker.get("byte_range") == (
         list(task.byte_range) if task.byte_range else None
     )
-    shards_there = all((out / s["file"]).is_file() for s in marker["splits"].values())
+    splits = marker.get("splits", {})
+    if not all(isinstance(v, list) for v in splits.values()):
+        return None  # a marker of the older one-shard-per-split layout: encode again
+    shards_there = all((out / s["file"]).is_file() for v in splits.values() for s in v)
     return marker if same_input and marker.get("settings") == settings and shards_there else None
 
 
@@ -363,7 +428,7 @@ def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: d
     splits: dict[str, Any] = {}
     source_of = source_of or {}
     for split in SPLITS:
-        shards = [{**m["splits"][split], "input": m["input"]} for m in markers]
+        shards = [{**sh, "input": m["input"]} for m in markers for sh in m["splits"][split]]
         for sh in shards:
             if sh["input"] in source_of:
                 sh["source"] = source_of[sh["input"]]
@@ -372,7 +437,8 @@ def _build_index(out: Path, tok: Any, markers: list[dict[str, Any]], settings: d
             "tokens": sum(s["tokens"] for s in shards),
             "documents": sum(s["documents"] for s in shards),
         }
-        if source_of:  # tokens per source: what a mixture's weights are measured against
+        # tokens per source: what a mixture's weights are measured against
+        if source_of or any("source" in sh for sh in shards):
             per: dict[str, int] = {}
             for sh in shards:
                 per[sh.get("source", "")] = per.get(sh.get("source", ""), 0) + sh["tokens"]

@@ -345,6 +345,9 @@ class Trainer:
         data_state = self.state.data_state
         if plan.iterable and data_state is not None and hasattr(self.train_dataset, "load_state_dict"):
             self.train_dataset.load_state_dict(data_state)
+        elif data_state and "weights" in data_state and _mixture(self.train_dataset) is not None:
+            # a map-style mixture resumes from (data_epoch, batches consumed); this refuses different weights
+            self.train_dataset.load_state_dict(data_state)
 
     def _wrap_model(self) -> dict[str, Any]:
         """The module that is called for training (DDP, then torch.compile) and the one that knows `no_sync`."""
@@ -501,11 +504,36 @@ class Trainer:
             "tokens_per_second": tps,
             "mfu": tps * self._flops_per_token(run.seq_len) / (run.peak_flops * self.world_size),
             "epoch": self.state.epoch,
+            **self._mixture_record(run),
         }
         self.control.should_log = False
         self.log(record)
         run.bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{run.lr:.2e}")
         run.reset_window()
+
+    def _mixture_record(self, run: TrainingRun) -> dict[str, float]:
+        """Realised share and passes per source of a weighted ``TokenShards`` up to this step (empty otherwise)."""
+        ds = self._sync_mixture(run)
+        if ds is None:
+            return {}
+        shares, epochs = ds.realised_mixture(), ds.source_epochs()
+        return {
+            **{f"mixture_share/{k}": v for k, v in shares.items()},
+            **{f"source_epochs/{k}": v for k, v in epochs.items()},
+        }
+
+    def _sync_mixture(self, run: TrainingRun) -> Any:
+        """The map-style mixture's position follows the trainer's (epoch, batches consumed): the trainer indexes it
+        through its own batch sampler, which takes consecutive global batches (shuffle is off for TokenShards)."""
+        ds = self.train_dataset
+        if _mixture(ds) is None:
+            return None
+        if not run.plan.iterable:
+            world = self.world_size if ds.world_size == 1 else 1  # a rank-split dataset counts this rank's items
+            items = self.state.data_batches_consumed * self.args.per_device_train_batch_size * world
+            ds.epoch, ds.position = self.state.data_epoch, min(items, len(ds))
+            self.state.data_state = ds.state_dict()  # weights and epochs per source travel in the checkpoint
+        return ds
 
     def _evaluate_during_training(self) -> None:
         self.control.should_evaluate = False
@@ -578,6 +606,7 @@ class Trainer:
                 )
                 if better:
                     state.best_metric, state.best_model_checkpoint = value, str(directory)
+        self._sync_mixture(run)
         saved_state = state.to_dict()
         if run.steps:  # the loss of steps not yet logged belongs to the run total a resume continues from
             saved_state["train_loss_sum"] += run.loss.item()
@@ -675,6 +704,11 @@ class Trainer:
         from massivetext.training.model_card import write_model_card
 
         write_model_card(directory, self.model, self.args.to_dict(), self.state.to_dict(), self.train_dataset)
+
+
+def _mixture(dataset: Any) -> Any:
+    """The source mixture of a weighted ``TokenShards`` (duck-typed: training does not import tokenization)."""
+    return getattr(dataset, "mixture", None) if hasattr(dataset, "realised_mixture") else None
 
 
 def _logits(out: Any) -> torch.Tensor:
