@@ -171,3 +171,25 @@ def assert_same(ours, ref, tol: float = 1e-5, path: str = "result") -> None:
         if hasattr(ref, "item"):
             ref = ref.item()
         assert ours == ref, f"{path}: {ours!r} vs {ref!r}"
+
+
+def tiny_t5(tok: FastTokenizer) -> transformers.T5ForConditionalGeneration:
+    """A tiny random T5 with task_specific_params (summarization and translation prefixes), as the pipelines read."""
+    cfg = transformers.T5Config(
+        vocab_size=len(tok),
+        d_model=32,
+        d_kv=8,
+        num_heads=4,
+        num_layers=2,
+        d_ff=48,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=20,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.pad_token_id,
+        task_specific_params={
+            "summarization": {"prefix": "summarize: ", "max_length": 12, "num_beams": 2},
+            "translation_en_to_fr": {"prefix": "translate English to French: ", "max_length": 10},
+        },
+    )
+    return transformers.T5ForConditionalGeneration(cfg)

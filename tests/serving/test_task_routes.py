@@ -26,6 +26,7 @@ from pipeline_helpers import (  # noqa: E402
     save,
     sentences,
     seq2seq_tokenizer,
+    tiny_t5,
     wordpiece_tokenizer,
 )
 
@@ -70,24 +71,7 @@ def mlm_dir(tmp_path_factory, bert_tok):
 def t5_dir(tmp_path_factory):
     tok = seq2seq_tokenizer()
     torch.manual_seed(0)
-    cfg = transformers.T5Config(
-        vocab_size=len(tok),
-        d_model=32,
-        d_kv=8,
-        num_heads=4,
-        num_layers=2,
-        d_ff=48,
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=20,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-        task_specific_params={
-            "summarization": {"prefix": "summarize: ", "max_length": 12, "num_beams": 2},
-            "translation_en_to_fr": {"prefix": "translate English to French: ", "max_length": 10},
-        },
-    )
-    return _dir(tmp_path_factory, "t5", transformers.T5ForConditionalGeneration(cfg), tok)
+    return _dir(tmp_path_factory, "t5", tiny_t5(tok), tok)
 
 
 def ready(client):
