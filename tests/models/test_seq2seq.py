@@ -142,3 +142,46 @@ def test_t5_with_more_decoder_layers_and_token_mean_loss(tmp_path):
     assert_close(ours.logits, ref.logits, atol=1e-4, rtol=1e-4)
     assert_close(ours.loss, ref.loss, atol=1e-5, rtol=1e-5)
     assert_close(summed, ref.loss * int((y != -100).sum()) / 100, atol=1e-5, rtol=1e-5)
+
+
+def _batch(pad: int, n: int = 6):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(1, 88, (n, 11), generator=g)
+    mask = torch.ones_like(x)
+    for i in range(n):
+        mask[i, 11 - i :] = 0
+        x[i, 11 - i :] = pad
+    return x, mask
+
+
+@pytest.mark.parametrize("case", ["t5-v1.0", "marian"])
+def test_beam_search_drops_finished_inputs(case, tmp_path):
+    """A batch of inputs of different lengths with beams and several returned sequences: transformers' beams."""
+    hf, model = _build(case, tmp_path)
+    x, mask = _batch(hf.config.pad_token_id)
+    probe = hf.generate(
+        x, attention_mask=mask, max_new_tokens=6, do_sample=False, eos_token_id=None, forced_eos_token_id=None
+    )
+    eos = int(probe[:, 1:].flatten().mode().values)  # the token a random model repeats most: beams end often
+    gen = {"max_new_tokens": 20, "eos_token_id": eos, "num_beams": 3, "num_return_sequences": 2}
+    ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
+    rows = []
+    step = model._gen_step
+    model._gen_step = lambda tokens, *a, **k: rows.append(tokens.shape[0]) or step(tokens, *a, **k)
+    ours = model.generate(x, attention_mask=mask, **gen)
+    assert torch.equal(ours, ref), (ours, ref)
+    assert rows[0] == 6 * 3, rows
+
+
+@pytest.mark.parametrize("case", ["t5-v1.1-tied", "marian"])
+@pytest.mark.parametrize("kwargs", [{}, {"num_beams": 3}])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_size_matches_transformers(case, kwargs, n, tmp_path):
+    hf, model = _build(case, tmp_path)
+    x, mask = _batch(hf.config.pad_token_id, 3)
+    gen = {"max_new_tokens": 16, "no_repeat_ngram_size": n, **kwargs}
+    ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
+    assert torch.equal(model.generate(x, attention_mask=mask, **gen), ref)
+    if n == 1:  # the ban is exercised: without it a token repeats in some row
+        plain = model.generate(x, attention_mask=mask, max_new_tokens=16, **kwargs)
+        assert not torch.equal(plain, ref)

@@ -25,6 +25,7 @@ def pipes(gpt2_dir):
         {"max_new_tokens": 6, "do_sample": False, "return_full_text": False},
         {"max_new_tokens": 6, "num_beams": 3, "num_return_sequences": 2, "do_sample": False},
         {"max_new_tokens": 7, "do_sample": False, "repetition_penalty": 1.3},
+        {"max_new_tokens": 10, "do_sample": False, "no_repeat_ngram_size": 2},
     ],
 )
 def test_generation_matches(pipes, kwargs):

@@ -57,7 +57,7 @@ def test_generation_past_positions(gpt2_dir):
     with pytest.raises(MassiveTextError, match="positions"):
         gen("the river " * 40, max_new_tokens=80, do_sample=False)
     with pytest.raises(MassiveTextError, match="does not implement"):
-        gen("the river", max_new_tokens=2, no_repeat_ngram_size=2)
+        gen("the river", max_new_tokens=2, diversity_penalty=0.5)
     with pytest.raises(MassiveTextError):
         gen(None)
 

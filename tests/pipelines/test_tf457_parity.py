@@ -51,6 +51,9 @@ def _seq2seq_calls(texts):
         {"args": [texts], "kwargs": {"max_new_tokens": 8, "num_beams": 1}},
         {"args": [texts], "kwargs": {"max_new_tokens": 6, "num_beams": 3, "num_return_sequences": 2}},
         {"args": [texts[:1]], "kwargs": {}},  # the pipeline's defaults: 4 beams, the model's lengths
+        # transformers' NoRepeatNGramLogitsProcessor, greedy and in beam search (random models repeat a lot)
+        {"args": [texts], "kwargs": {"max_new_tokens": 12, "num_beams": 1, "no_repeat_ngram_size": 2}},
+        {"args": [texts], "kwargs": {"max_new_tokens": 12, "num_beams": 3, "no_repeat_ngram_size": 1}},
     ]
 
 
@@ -68,6 +71,11 @@ def test_text2text_translation_summarization(fixture, request):
             pipe = mt.pipeline(job["task"], model=d, batch_size=batch_size)
             for call, r in zip(job["calls"], ref):
                 assert_same(pipe(*call["args"], **call["kwargs"]), r)
+    # the n-gram calls must exercise the ban: without it the same texts come out different
+    pipe = mt.pipeline("text2text-generation", model=d)
+    for call in _seq2seq_calls(texts)[-2:]:
+        plain = {k: v for k, v in call["kwargs"].items() if k != "no_repeat_ngram_size"}
+        assert pipe(*call["args"], **plain) != pipe(*call["args"], **call["kwargs"])
 
 
 def test_tasks_v5_kept_also_match_v457(bert_cls_dir, bert_ner_dir, bert_mlm_dir):

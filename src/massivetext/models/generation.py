@@ -34,14 +34,15 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 class LogitsProcessor:
     """The HF processors MassiveText supports, in transformers' order, on float32 scores (B, V)."""
 
-    def __init__(self, repetition_penalty, bad_token_ids, min_len, eos, forced_eos, max_len):
+    def __init__(self, repetition_penalty, bad_token_ids, min_len, eos, forced_eos, max_len, no_repeat_ngram=0):
         self.rep = repetition_penalty if repetition_penalty and repetition_penalty != 1.0 else None
+        self.ngram = int(no_repeat_ngram or 0)
         self.bad = bad_token_ids or None
         self.min_len, self.eos, self.forced_eos, self.max_len = min_len, eos, forced_eos, max_len
 
     @property
     def active(self) -> bool:
-        return bool(self.rep or self.bad or (self.min_len and self.eos) or self.forced_eos is not None)
+        return bool(self.rep or self.ngram or self.bad or (self.min_len and self.eos) or self.forced_eos is not None)
 
     def __call__(self, seqs: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         cur = seqs.shape[1]
@@ -49,6 +50,8 @@ class LogitsProcessor:
             s = scores.gather(1, seqs)
             s = torch.where(s < 0, s * self.rep, s / self.rep)
             scores = scores.scatter(1, seqs, s)
+        if self.ngram and cur >= self.ngram:  # fewer tokens hold no complete n-gram yet
+            scores = ban_repeated_ngrams(seqs, scores, self.ngram)
         if self.bad:
             scores[:, self.bad] = -float("inf")
         if self.min_len and self.eos and cur < self.min_len:
@@ -57,6 +60,19 @@ class LogitsProcessor:
             scores = torch.full_like(scores, -float("inf"))
             scores[:, self.forced_eos] = 0
         return scores
+
+
+def ban_repeated_ngrams(seqs: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
+    """transformers' NoRepeatNGramLogitsProcessor, vectorized over rows: a token that would complete an n-gram
+    already present in the row's sequence (prompt or decoder start included) gets -inf."""
+    R, cur = seqs.shape
+    grams = seqs.unfold(1, n, 1)  # (R, cur - n + 1, n) every n-gram so far
+    tail = seqs[:, cur - n + 1 :]  # (R, n - 1) the n-1 tokens an n-th would follow
+    hit = (grams[:, :, :-1] == tail[:, None, :]).all(-1)  # (R, windows)
+    rows, at = hit.nonzero(as_tuple=True)
+    scores = scores.clone()
+    scores[rows, grams[rows, at, -1]] = -float("inf")
+    return scores
 
 
 def _warp(scores: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -155,6 +171,7 @@ class GenerationMixin:
         top_k: int | None = None,
         top_p: float | None = None,
         repetition_penalty: float | None = None,
+        no_repeat_ngram_size: int | None = None,
         num_beams: int | None = None,
         length_penalty: float | None = None,
         early_stopping: bool | str | None = None,
@@ -207,6 +224,7 @@ class GenerationMixin:
             eos_list,
             forced,
             max_len,
+            int(self._gen_default("no_repeat_ngram_size", no_repeat_ngram_size, 0) or 0),
         )
         n_rows = num_beams if num_beams > 1 else (num_return_sequences if do_sample else 1)
         # decoder-only: the prompt is the (expanded) input; encoder-decoder: encode once, expand the states
@@ -326,6 +344,10 @@ class GenerationMixin:
         eos_t = torch.tensor(eos, device=device) if eos else None
         row_offset = torch.arange(B, device=device).view(-1, 1) * K  # (B, 1) first row of each input
         key_mask, pos = run.key_mask, run.prompt_positions
+        # results by original input; ``alive`` lists the inputs still in the batch (see "done" below)
+        out_seqs, out_beam_indices = finished_seqs.clone(), finished_beam_indices.clone()
+        alive = torch.arange(B, device=device)
+        drop_rows = getattr(self, "_gen_drops_rows", False) and run.callback is None  # callbacks expect R rows
         logits = self._gen_step(run.prompt, state, 0, pos, None if key_mask is None else key_mask[:, :P])
         if pos is not None:
             pos = pos[:, -1:] + 1
@@ -369,7 +391,7 @@ class GenerationMixin:
                 torch.cat([finished_beam_indices, cand_beam_indices], 1), keep[..., None], dim=1
             )
             finished_is_set = torch.take_along_dim(torch.cat([finished_is_set, cand_finishes], 1), keep, dim=1)
-            self._gen_reorder(state, running_beam_indices[..., cur - P].reshape(-1).long())
+            parents = running_beam_indices[..., cur - P]  # (B, K) the row each running beam continues
             cur += 1
             # transformers' early-stop heuristic: the best running beam, at the best length it could reach, against
             # the worst finished hypothesis
@@ -382,13 +404,31 @@ class GenerationMixin:
                 finished_is_set, torch.min(finished_scores, dim=1, keepdim=True)[0], -1.0e9
             )  # (B, K)
             may_improve = may_improve & torch.any(best_running > worst_finished, dim=-1, keepdim=True)
-            go_on = (
-                bool(may_improve.any())
-                and not (bool(finished_is_set.all()) and beams.early_stopping is True)
-                and not bool(cand_ends.all())
-            )
-            if not go_on:
+            # an input is done once its finished hypotheses can no longer change: none can beat them (or, with
+            # early_stopping=True, all K are set). transformers runs on until every input is done; the results are
+            # the same either way, so done inputs leave the batch (their rows stop costing model time)
+            done = ~may_improve[:, 0]
+            if beams.early_stopping is True:
+                done |= finished_is_set.all(-1)
+            n_done = int(done.sum())
+            if n_done == done.numel() or bool(cand_ends.all()):
                 break
+            if n_done and drop_rows:
+                stay = (~done).nonzero().squeeze(1)
+                gone = alive[done]
+                out_seqs[gone], out_beam_indices[gone] = finished_seqs[done], finished_beam_indices[done]
+                alive = alive[stay]
+                running_seqs, finished_seqs = running_seqs[stay], finished_seqs[stay]
+                running_scores, finished_scores = running_scores[stay], finished_scores[stay]
+                finished_is_set, may_improve = finished_is_set[stay], may_improve[stay]
+                running_beam_indices, finished_beam_indices = running_beam_indices[stay], finished_beam_indices[stay]
+                rows = (stay[:, None] * K + torch.arange(K, device=device)).reshape(-1)
+                key_mask = None if key_mask is None else key_mask[rows]
+                pos = None if pos is None else pos[rows]
+                parents = parents[stay]
+                B, R = stay.numel(), stay.numel() * K
+                row_offset = torch.arange(B, device=device).view(-1, 1) * K
+            self._gen_reorder(state, parents.reshape(-1).long())
             tokens = running_seqs[:, :, cur - 1].reshape(R, 1)
             if run.callback is not None:
                 run.callback(tokens[:, 0])
@@ -396,6 +436,9 @@ class GenerationMixin:
             logits = self._gen_step(tokens, state, cur - 1, pos, key)
             if pos is not None:
                 pos = pos + 1
+        out_seqs[alive], out_beam_indices[alive] = finished_seqs, finished_beam_indices
+        B = beams.batch
+        finished_seqs, finished_beam_indices = out_seqs, out_beam_indices
         n = beams.num_return
         sequences = finished_seqs[:, :n].reshape(B * n, L)
         beam_indices = finished_beam_indices[:, :n].reshape(B * n, -1)

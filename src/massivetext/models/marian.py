@@ -13,8 +13,9 @@ from torch import nn
 
 from massivetext.errors import ConfigError
 from massivetext.models.base import activation, check_positions, init_weights
-from massivetext.models.cache import StaticKVCache
+from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import MarianConfig
+from massivetext.models.fast_linear import linear
 from massivetext.models.seq2seq import EncoderDecoderLM
 
 
@@ -177,7 +178,7 @@ class MarianMTModel(EncoderDecoderLM):
         return x
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(h) + self.final_logits_bias.to(h.dtype)
+        return linear(h, self.lm_head) + self.final_logits_bias.to(h.dtype)
 
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         attentions = [layer.encoder_attn for layer in self.model.decoder.layers]
@@ -190,7 +191,7 @@ class MarianMTModel(EncoderDecoderLM):
             raise ConfigError(f"{max_len} decoder positions exceed max_position_embeddings={c.max_position_embeddings}")
         state = self._encode_for_generation(input_ids, attention_mask, expand)
         enc, heads = state.pop("encoder_states"), c.decoder_attention_heads
-        state["cache"] = StaticKVCache(
+        state["cache"] = BeamKVCache(
             c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype, enc.device
         )
         return state

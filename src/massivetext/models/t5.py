@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from massivetext.models.base import RMSNorm, activation
-from massivetext.models.cache import StaticKVCache
+from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import T5Config
+from massivetext.models.fast_linear import linear
 from massivetext.models.seq2seq import EncoderDecoderLM
 
 
@@ -238,7 +239,7 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
     def head(self, h: torch.Tensor) -> torch.Tensor:
         if self.rescale:
             h = h * (self.config.d_model**-0.5)
-        return self.lm_head(h)
+        return linear(h, self.lm_head)
 
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         attentions = [blk.layer[1].EncDecAttention for blk in self.decoder.block]
@@ -249,7 +250,7 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
         c = self.config
         state = self._encode_for_generation(input_ids, attention_mask, expand)
         enc = state.pop("encoder_states")
-        state["cache"] = StaticKVCache(
+        state["cache"] = BeamKVCache(
             c.num_decoder_layers, enc.shape[0], c.num_heads, max_len, c.d_kv, enc.dtype, enc.device
         )
         # relative-position bias for every (query, key) pair of the decoder, made once; causal part added

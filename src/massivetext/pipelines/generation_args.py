@@ -37,6 +37,7 @@ SUPPORTED = {
     "top_k",
     "top_p",
     "repetition_penalty",
+    "no_repeat_ngram_size",
     "length_penalty",
     "early_stopping",
     "num_return_sequences",
