@@ -36,6 +36,9 @@ from massivetext.errors import ConfigError
 UNKNOWN = "unknown"
 _LABEL = len("__label__")
 _BATCH_DOCS, _BATCH_CHARS = 1024, 1 << 20  # documents scored together (bounded memory: ~50 MB of rows)
+# a longer document goes to fastText itself, which streams its words: the numpy path holds every n-gram row of a
+# document at once (a 30 MB line peaked at 1.4 GB), and one such document saves nothing by batching
+_BIG_DOC = 1 << 18
 _MARGIN = 2e-6  # ~30 float32 ulps of a probability (measured: at most 2): closer than this, ask fastText
 _NEWLINES = str.maketrans({"\n": " ", "\r": " ", "\v": " ", "\f": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
 
@@ -128,7 +131,7 @@ class LanguageFilter(Filter):
         """``predict`` of each text, the fastText work done for all of them at once where the model allows."""
         lines = [t.translate(_NEWLINES) for t in texts]
         out: list[Any] = [(UNKNOWN, 0.0, {}) if not t.strip() else None for t in lines]
-        todo = [i for i, r in enumerate(out) if r is None]
+        todo = [i for i, r in enumerate(out) if r is None and len(lines[i]) <= _BIG_DOC]
         fast = self._batched() if todo else False
         if fast:
             wanted, thr = self.languages, float(self.threshold)
