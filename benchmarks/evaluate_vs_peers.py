@@ -213,7 +213,7 @@ def bench_contamination(mb: float, n_eval: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench_text_metrics(n_pairs: int, repeats: int = 3) -> None:
+def bench_text_metrics(n_pairs: int, repeats: int = 5) -> None:
     from rouge_score import rouge_scorer
     from sacrebleu.metrics import BLEU
 
@@ -239,14 +239,21 @@ def bench_text_metrics(n_pairs: int, repeats: int = 3) -> None:
         out = fn()
         return time.perf_counter() - t0, out
 
+    medians = {}
+
     def best(a, b):
-        """Alternate the two sides `repeats` times; the minimum time of each (load on a shared machine is noise)."""
+        """Alternate the two sides `repeats` times, each pair in a new order (the first of a pair may pay for the
+        other's garbage); the minimum time of each (load on a shared machine is noise), medians kept aside."""
         ta, tb = [], []
-        for _ in range(repeats):
-            t, ra = timed(a)
-            ta.append(t)
-            t, rb = timed(b)
-            tb.append(t)
+        for i in range(repeats):
+            for side in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
+                t, r = timed(side[0])
+                side[1].append(t)
+                if side[0] is a:
+                    ra = r
+                else:
+                    rb = r
+        medians["last"] = (float(np.median(ta)), float(np.median(tb)))
         return min(ta), ra, min(tb), rb
 
     t_bare, bare, t_ours, ours = best(
@@ -255,7 +262,8 @@ def bench_text_metrics(n_pairs: int, repeats: int = 3) -> None:
     )
     print(
         f"  BLEU, no interval: sacrebleu {t_bare:6.2f} s, massivetext {t_ours:6.2f} s "
-        f"(overhead {100 * (t_ours / t_bare - 1):+.1f}%), scores {bare.score:.4f} / {ours['score']:.4f}"
+        f"(overhead {100 * (t_ours / t_bare - 1):+.1f}%; medians {medians['last'][0]:.2f} / "
+        f"{medians['last'][1]:.2f} s), scores {bare.score:.4f} / {ours['score']:.4f}"
     )
     t_bare, bare, t_ours, ours = best(
         lambda: BLEU().corpus_score(hyps, [refs], n_bootstrap=1000),
