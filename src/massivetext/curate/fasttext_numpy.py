@@ -30,7 +30,7 @@ _LOSS_HS, _MODEL_SUP = 1, 3
 EOS = "</s>"
 _SEPARATORS = str.maketrans({"\t": " ", "\0": " ", "\n": " ", "\r": " ", "\v": " ", "\f": " "})
 AMBIGUOUS = None  # a prediction the caller must get from fastText itself
-_MAX_CACHED_WORDS = 2_000_000  # bound on the word -> row ids memo (memory stays flat on any corpus)
+_MAX_CACHED_WORDS = 300_000  # bound on the word -> row ids memo (~40 MB: memory stays flat on any corpus)
 
 
 class _Reader:
@@ -306,12 +306,12 @@ def load(path: str) -> FastTextModel | None:
         return None
     if prune_size > 0:
         pairs = r.array("<i4", 2 * prune_size).reshape(-1, 2)
-        prune = np.full(bucket, -1, np.int64)
+        prune = np.full(bucket, -1, np.int32)
         prune[pairs[:, 0]] = pairs[:, 1]
     elif prune_size == 0:
-        prune = np.full(bucket, -1, np.int64)  # pruned to no n-gram at all
+        prune = np.full(bucket, -1, np.int32)  # pruned to no n-gram at all
     else:
-        prune = np.arange(bucket, dtype=np.int64)
+        prune = np.arange(bucket, dtype=np.int32)
     inp = _read_matrix(r)
     if r.unpack("<?")[0]:  # a quantized output matrix
         return None

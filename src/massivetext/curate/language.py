@@ -35,10 +35,9 @@ from massivetext.errors import ConfigError
 
 UNKNOWN = "unknown"
 _LABEL = len("__label__")
-_BATCH_DOCS, _BATCH_CHARS = 1024, 1 << 20  # documents scored together (bounded memory: ~50 MB of rows)
-# a longer document goes to fastText itself, which streams its words: the numpy path holds every n-gram row of a
-# document at once (a 30 MB line peaked at 1.4 GB), and one such document saves nothing by batching
-_BIG_DOC = 1 << 18
+# documents scored together: their model rows are gathered at once (~130 bytes a character), so a batch holds at
+# most 256K characters (~35 MB) and a longer document goes to fastText alone, whose memory does not grow with it
+_BATCH_DOCS, _BATCH_CHARS = 1024, 1 << 18
 _MARGIN = 2e-6  # ~30 float32 ulps of a probability (measured: at most 2): closer than this, ask fastText
 _NEWLINES = str.maketrans({"\n": " ", "\r": " ", "\v": " ", "\f": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
 
@@ -131,11 +130,19 @@ class LanguageFilter(Filter):
         """``predict`` of each text, the fastText work done for all of them at once where the model allows."""
         lines = [t.translate(_NEWLINES) for t in texts]
         out: list[Any] = [(UNKNOWN, 0.0, {}) if not t.strip() else None for t in lines]
-        todo = [i for i, r in enumerate(out) if r is None and len(lines[i]) <= _BIG_DOC]
+        todo = [i for i, r in enumerate(out) if r is None and len(lines[i]) <= _BATCH_CHARS]
         fast = self._batched() if todo else False
-        if fast:
-            wanted, thr = self.languages, float(self.threshold)
-            for i, r in zip(todo, fast.predict_with_margin([lines[i] for i in todo])):
+        chunks: list[list[int]] = [[]]
+        size = 0
+        for i in todo if fast else []:  # at most _BATCH_CHARS characters scored together
+            if chunks[-1] and size + len(lines[i]) > _BATCH_CHARS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(i)
+            size += len(lines[i])
+        wanted, thr = self.languages, float(self.threshold)
+        for chunk in chunks if fast else []:
+            for i, r in zip(chunk, fast.predict_with_margin([lines[i] for i in chunk])):
                 if r is None:
                     continue  # no known word or n-gram: fastText's own answer below
                 lang, p, gap = r
