@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from massivetext.serving.detokenize import IncrementalDetokenizer
+import random
+
+from massivetext.serving.detokenize import IncrementalDetokenizer, concatenative_decoder
 
 
 def stream(tok, ids, stops=()):
@@ -65,3 +67,35 @@ def test_an_invalid_byte_is_released_after_three_tokens(tiny_model):
     d = IncrementalDetokenizer(tok, [])
     sent = "".join(d.add(t)[0] for t in ids)
     assert sent.startswith("ab") and "\ufffd" in sent  # not held back forever
+
+
+def test_decoding_from_the_last_character_boundary_equals_decoding_everything(tiny_model):
+    """The fast path (decode only the ids after the last whole character) sends exactly what decoding all ids
+    each step sends: same deltas, same stop hits, same text, on ids that split characters, repeat lead bytes,
+    and mix in special tokens."""
+    _, tok = tiny_model
+    backend = concatenative_decoder(tok)
+    assert backend is not None  # the tiny byte-level BPE qualifies
+    rnd = random.Random(0)
+    vocab = tok.backend_tokenizer.get_vocab_size()
+    pieces = [byte_ids(tok, c) for c in ["é", "🙂", "Ü", "ö", " fox", "x"]]
+    lone = [byte_ids(tok, "é")[0], byte_ids(tok, "🙂")[1]]
+    for trial in range(60):
+        ids: list[int] = []
+        while len(ids) < 40:
+            r = rnd.random()
+            ids += rnd.choice(pieces) if r < 0.4 else [rnd.choice(lone)] if r < 0.5 else [rnd.randrange(vocab)]
+        stops = [] if trial % 3 else ["fox", "é "]
+        fast = IncrementalDetokenizer(tok, stops, backend=backend)
+        slow = IncrementalDetokenizer(tok, stops)
+        for t in ids:
+            got = fast.add(t)
+            assert got == slow.add(t)
+            if got[1]:
+                break
+        else:
+            assert fast.flush() == slow.flush()
+        assert fast.text == slow.text
+        whole = tok.decode(ids, skip_special_tokens=True)
+        if not stops and "\ufffd" not in whole:  # (a released broken character cannot be taken back)
+            assert fast.text == whole

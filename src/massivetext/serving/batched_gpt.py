@@ -56,7 +56,11 @@ class BatchedGPT:
         self.k_cache = torch.zeros(shape, dtype=dtype, device=self.device)
         self.v_cache = torch.zeros(shape, dtype=dtype, device=self.device)
         self.k_layers, self.v_layers = list(self.k_cache.unbind(0)), list(self.v_cache.unbind(0))
+        self.k_flat = [k.view(-1, self.head_dim) for k in self.k_layers]
+        self.v_flat = [v.view(-1, self.head_dim) for v in self.v_layers]
         self._arange = torch.arange(max_len, device=self.device)
+        # (slots, heads): the flat cache row of (slot, head, position 0)
+        self._slot_heads = torch.arange(slots * c.n_head, device=self.device).view(slots, c.n_head) * max_len
         # a plain GPT-2 gets the bare-tensor step (the weights ``generate``'s own fast step uses); others the modules
         lean = getattr(model, "_lean_weights", None)
         self.lean = lean() if lean is not None else None
@@ -84,22 +88,24 @@ class BatchedGPT:
         return self._logits(h[torch.arange(len(prompts), device=self.device), last])
 
     @torch.inference_mode()
-    def decode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def decode(self, tokens: torch.Tensor, positions: torch.Tensor, kv_len: int, masked: bool) -> torch.Tensor:
         """One token for each of slots 0..B-1 (B = len(tokens)), slot b's token at ``positions[b]``; logits (B, V).
 
-        Each row attends to its own filled prefix only. Slots past the running ones are not computed; a free slot
-        below them runs a dummy token at position 0, which its next prefill overwrites."""
+        ``kv_len`` is the longest filled prefix (max position + 1) and ``masked`` whether any row sits below it (the
+        engine knows both without reading the tensors). Each row attends to its own filled prefix only. Slots past
+        the running ones are not computed; a free slot below them runs a dummy token at position 0, which its next
+        prefill overwrites."""
         t = self.model.transformer
         B = tokens.shape[0]
         H, D = self.heads, self.head_dim
         C = H * D
-        kv_len = int(positions.max()) + 1
-        # (B, 1, 1, kv_len): True where a row must not look (past its own position)
-        hidden = (self._arange[:kv_len][None, :] > positions[:, None])[:, None, None, :]
-        mask = ~hidden if bool(hidden.any()) else None
-        rows = torch.arange(B, device=self.device)
+        mask = None
+        if masked:  # (B, 1, 1, kv_len): True where a row may look (up to its own position)
+            mask = (self._arange[:kv_len][None, :] <= positions[:, None])[:, None, None, :]
+        # where each row's new key/value goes in a layer's cache seen as (slots * heads * max_len, head_dim)
+        where = ((self._slot_heads[:B] + positions[:, None]).view(-1), D)
         if self.lean is not None:
-            return self._lean_decode(tokens, positions, rows, kv_len, mask)
+            return self._lean_decode(tokens, positions, where, kv_len, mask)
         x = t.wte(tokens)
         rope = None
         if t.rotary is not None:
@@ -112,16 +118,20 @@ class BatchedGPT:
             q, k = qkv[:, 0], qkv[:, 1]
             if rope is not None:
                 q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-            kc, vc = self.k_layers[i], self.v_layers[i]
-            kc[rows, :, positions] = k
-            vc[rows, :, positions] = qkv[:, 2]
-            keys, values = kc[:B, :, :kv_len], vc[:B, :, :kv_len]
+            self._write(i, where, k, qkv[:, 2])
+            keys, values = self.k_layers[i][:B, :, :kv_len], self.v_layers[i][:B, :, :kv_len]
             y = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=a.scale)
             x = x + a.c_proj(y.view(B, C))
             x = x + block.mlp(block.ln_2(x))
         return self._logits(t.ln_f(x))
 
-    def _lean_decode(self, tokens, positions, rows, kv_len: int, mask) -> torch.Tensor:
+    def _write(self, layer: int, where: tuple[torch.Tensor, int], k: torch.Tensor, v: torch.Tensor) -> None:
+        """Each row's new key and value (B, H, D) into its slot at its position: one indexed copy each."""
+        index, D = where
+        self.k_flat[layer].index_copy_(0, index, k.reshape(-1, D))
+        self.v_flat[layer].index_copy_(0, index, v.reshape(-1, D))
+
+    def _lean_decode(self, tokens, positions, where, kv_len: int, mask) -> torch.Tensor:
         """``decode`` for a plain GPT-2 as bare (B, C) tensor ops: no module calls, in-place residual adds."""
         t, c = self.model.transformer, self.config
         B, H, D = tokens.shape[0], self.heads, self.head_dim
@@ -129,11 +139,13 @@ class BatchedGPT:
         x = F.embedding(tokens, t.wte.weight).add_(F.embedding(positions, t.wpe.weight))
         for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(self.lean):
             qkv = torch.addmm(ba, F.layer_norm(x, shape, w1, b1, eps), wa).view(B, 3, H, D)
-            kc, vc = self.k_layers[i], self.v_layers[i]
-            kc[rows, :, positions] = qkv[:, 1]
-            vc[rows, :, positions] = qkv[:, 2]
+            self._write(i, where, qkv[:, 1], qkv[:, 2])
             y = F.scaled_dot_product_attention(
-                qkv[:, 0, :, None], kc[:B, :, :kv_len], vc[:B, :, :kv_len], attn_mask=mask, scale=scale
+                qkv[:, 0, :, None],
+                self.k_layers[i][:B, :, :kv_len],
+                self.v_layers[i][:B, :, :kv_len],
+                attn_mask=mask,
+                scale=scale,
             )
             x = torch.addmm(bp, y.view(B, C), wp).add_(x)
             h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")

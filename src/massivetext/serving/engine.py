@@ -36,7 +36,7 @@ import torch
 from massivetext.errors import MassiveTextError
 from massivetext.models.generation import _warp
 from massivetext.serving.batched_gpt import BatchedGPT
-from massivetext.serving.detokenize import IncrementalDetokenizer
+from massivetext.serving.detokenize import IncrementalDetokenizer, concatenative_decoder
 
 log = logging.getLogger("massivetext.serving.engine")
 
@@ -155,7 +155,9 @@ class Engine:
             dev = self.runner.device
             self.slots = [None] * cfg.max_batch_size
             self.tokens = torch.zeros(cfg.max_batch_size, dtype=torch.long, device=dev)
-            self.positions = torch.zeros(cfg.max_batch_size, dtype=torch.long, device=dev)
+            # each slot's position, kept in Python: the decode step's lengths and mask need no tensor reads
+            self.positions = [0] * cfg.max_batch_size
+            self.detok_backend = concatenative_decoder(tokenizer)
         self.waiting: deque[RequestHandle] = deque()
         self.jobs: dict[Any, list[tuple[Any, Future, Callable]]] = {}
         self.held = 0  # requests admitted and not finished (waiting + running)
@@ -384,7 +386,7 @@ class Engine:
         logits = self.runner.prefill(prompts, slots)
         seqs = []
         for h, i, slot in rows:
-            seq = _Seq(h, i, slot, IncrementalDetokenizer(self.tokenizer, h.params.stop))
+            seq = _Seq(h, i, slot, IncrementalDetokenizer(self.tokenizer, h.params.stop, backend=self.detok_backend))
             self.slots[slot] = seq
             self.positions[slot] = len(h.prompt) - 1  # _emit steps it to where the first new token goes
             h.live += 1
@@ -393,7 +395,10 @@ class Engine:
 
     def _decode(self) -> None:
         hi = max(i for i, s in enumerate(self.slots) if s is not None) + 1
-        logits = self.runner.decode(self.tokens[:hi], self.positions[:hi])
+        pos = self.positions[:hi]
+        kv_len = max(pos) + 1
+        positions = torch.tensor(pos, dtype=torch.long, device=self.tokens.device)
+        logits = self.runner.decode(self.tokens[:hi], positions, kv_len, min(pos) < kv_len - 1)
         seqs = [s for s in self.slots[:hi] if s is not None]
         if len(seqs) != hi:
             logits = logits[torch.tensor([s.slot for s in seqs], device=logits.device)]
@@ -401,7 +406,9 @@ class Engine:
             self.observer.on_decode_step(len(seqs))
         self._emit(seqs, logits)
 
-    def _choose(self, seqs: list[_Seq], logits: torch.Tensor) -> tuple[list[int], list[TokenLogprob | None]]:
+    def _choose(
+        self, seqs: list[_Seq], logits: torch.Tensor
+    ) -> tuple[torch.Tensor, list[int], list[TokenLogprob | None]]:
         """Next token of each sequence: one argmax for all greedy rows, one draw per sampling request."""
         scores = logits.float()
         penalized = [
@@ -440,18 +447,23 @@ class Engine:
             for j, r in enumerate(want):
                 kk = seqs[r].handle.params.logprobs
                 lps[r] = TokenLogprob(chosen[r], picked[j], list(zip(top_i[j][:kk], top_v[j][:kk])))
-        return chosen, lps
+        return nxt, chosen, lps
 
     def _emit(self, seqs: list[_Seq], logits: torch.Tensor) -> None:
-        chosen, lps = self._choose(seqs, logits)
+        nxt, chosen, lps = self._choose(seqs, logits)
         if self.observer is not None:
             self.observer.on_tokens(len(seqs))
-        slots = torch.tensor([s.slot for s in seqs], device=self.tokens.device)
-        self.tokens[slots] = torch.tensor(chosen, device=self.tokens.device)
+        n = len(seqs)
+        if all(s.slot == i for i, s in enumerate(seqs)):  # slots 0..n-1 in order (the usual case)
+            self.tokens[:n] = nxt
+        else:
+            self.tokens[torch.tensor([s.slot for s in seqs], device=self.tokens.device)] = nxt
+        positions = self.positions
         by_request: dict[int, tuple[RequestHandle, list[ChoiceDelta]]] = {}
         done: list[_Seq] = []
         for s, tok, lp in zip(seqs, chosen, lps):
             h, p = s.handle, s.handle.params
+            positions[s.slot] += 1
             s.generated += 1
             h.completion_tokens += 1
             s.token_ids.append(tok)
@@ -468,7 +480,6 @@ class Engine:
             by_request.setdefault(id(h), (h, []))[1].append(delta)
             if reason is not None:
                 done.append(s)
-        self.positions[slots] += 1
         for s in done:
             self._free(s)
         for h, deltas in by_request.values():
