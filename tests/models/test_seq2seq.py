@@ -154,16 +154,24 @@ def _batch(pad: int, n: int = 6):
     return x, mask
 
 
+@pytest.mark.parametrize("early_stopping", [True, False])
 @pytest.mark.parametrize("case", ["t5-v1.0", "marian"])
-def test_beam_search_drops_finished_inputs(case, tmp_path):
-    """A batch of inputs of different lengths with beams and several returned sequences: transformers' beams."""
+def test_beam_search_drops_finished_inputs(case, early_stopping, tmp_path):
+    """A batch of inputs of different lengths with beams and several returned sequences: transformers' beams, also
+    when inputs that are done leave the batch early (their rows stop costing model time)."""
     hf, model = _build(case, tmp_path)
     x, mask = _batch(hf.config.pad_token_id)
     probe = hf.generate(
         x, attention_mask=mask, max_new_tokens=6, do_sample=False, eos_token_id=None, forced_eos_token_id=None
     )
-    eos = int(probe[:, 1:].flatten().mode().values)  # the token a random model repeats most: beams end often
-    gen = {"max_new_tokens": 20, "eos_token_id": eos, "num_beams": 3, "num_return_sequences": 2}
+    eos = int(probe[0, 1:].mode().values)  # the token the first input repeats most: its beams end early
+    gen = {
+        "max_new_tokens": 20,
+        "eos_token_id": eos,
+        "num_beams": 3,
+        "num_return_sequences": 2,
+        "early_stopping": early_stopping,
+    }
     ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
     rows = []
     step = model._gen_step
@@ -171,6 +179,8 @@ def test_beam_search_drops_finished_inputs(case, tmp_path):
     ours = model.generate(x, attention_mask=mask, **gen)
     assert torch.equal(ours, ref), (ours, ref)
     assert rows[0] == 6 * 3, rows
+    if case == "t5-v1.0" and early_stopping:  # (planted by the seed) two inputs finish first and leave the batch
+        assert min(rows) == 4 * 3, rows
 
 
 @pytest.mark.parametrize("case", ["t5-v1.1-tied", "marian"])

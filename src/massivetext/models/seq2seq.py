@@ -85,6 +85,5 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
             if state["cross_mask"] is not None:
                 state["cross_mask"] = state["cross_mask"].index_select(0, index)
 
-    # beam search may pass _gen_reorder a shorter index to drop finished inputs; off until a test makes it trigger
-    # (on the tests' and the benchmark's random models no input finished before the batch did)
-    _gen_drops_rows = False
+    # beam search may pass _gen_reorder a shorter index: inputs whose beams are done leave the batch
+    _gen_drops_rows = True
