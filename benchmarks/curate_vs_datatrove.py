@@ -322,7 +322,7 @@ def recipe_section(n_docs: int) -> None:
         stats = Pipeline("massivetext").run(path, os.path.join(tmp, "mt"), workers=1, progress=False)
         m_t = time.perf_counter() - t
         kept_mt = stats.docs_written
-        # DataTrove writes no HTML report: the same run without report.html (its charts are a fixed ~1.5 s here)
+        # DataTrove writes no HTML report: the same run without report.html (inline SVG charts, a few ms)
         t = time.perf_counter()
         Pipeline("massivetext").run(path, os.path.join(tmp, "mt2"), workers=1, progress=False, report=False)
         m2_t = time.perf_counter() - t

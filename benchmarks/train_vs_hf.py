@@ -13,7 +13,10 @@ Variants: hf (transformers, fp32, dropout 0.1 as GPT2Config's default), hf_bf16;
 mt_bf16 (autocast bf16), mt_compile (torch.compile), mt_bf16_compile; add `_nodrop` to any variant for dropout 0.
 The hf/mt variants above force bf16 and torch_compile (True or False) and set the benchmark's hyper-parameters.
 `hf_defaults` / `mt_defaults`: each Trainer constructed with only output_dir, max_steps and the batch size (what a
-user gets untouched: MassiveText's bf16="auto", torch_compile="auto", its chunked loss).
+user gets untouched: MassiveText's bf16="auto", torch_compile="auto", its chunked loss); `_bf16` / `_compile` on a
+defaults variant add just that flag (`mt_defaults_bf16_nodrop`: MassiveText's best CPU settings, see the README).
+Both sides start from the same initial checkpoint (transformers' GPT-2 init under the seed, saved once) and read the
+windows in the same order (TokenShards' seeded order; transformers' Trainer is given a sequential sampler over it).
 `_v50k`: the same model with a 50,257-word vocabulary (GPT-2's; the data's ids stay < 8,192), where the logits are
 the largest activation; `mt_fulllogits`: MassiveText asked to return the full logits (the plain loss path), to show
 the chunked loss's memory and speed against it:
@@ -26,9 +29,13 @@ context 1,024 (vocabulary 50,257) and the line shows MFU against the device's bf
     python benchmarks/train_vs_hf.py --device cuda --steps 300 \
         --variants hf_defaults_nodrop_124m,mt_defaults_nodrop_124m,hf_bf16_nodrop_124m,mt_bf16_compile_nodrop_124m
 Measured: median tokens/s over steps after warm-up (time between consecutive step ends, so data loading, forward,
-backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory, the mean train loss
-of the last 10 steps as each trainer logs it, and a validation loss computed the same way for both final models
-(`massivetext.perplexity` on the first 32 validation windows).
+backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory when training ends, the
+mean train loss of the last 10 steps as each trainer logs it, and the validation loss of both final models computed
+by the same code in float32 (`massivetext.perplexity` over the whole validation split, or `--val-batches`). Every
+MassiveText variant is printed against every transformers variant of the same size. Validation loss at step 200
+against transformers, at the defaults (about 5 minutes on 2 quiet cores):
+
+    python benchmarks/train_vs_hf.py --steps 200 --variants hf_defaults,mt_defaults
 """
 
 from __future__ import annotations
@@ -81,7 +88,9 @@ def _mfu(tokens_per_s: float, shape: dict, seq: int, device: str) -> float | Non
     return tokens_per_s * (6 * n + 12 * n_layer * d * seq) / peak
 
 
-def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, seed: int) -> dict:
+def run_variant(
+    name: str, shards: Path, steps: int, warmup: int, device: str, seed: int, val_batches: int | None
+) -> dict:
     import torch
 
     import massivetext as mt
@@ -103,11 +112,16 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
                   torch_compile=compile_, use_cpu=device == "cpu", dataloader_num_workers=0, **HPARAMS)  # fmt: skip
     if defaults:  # what a user gets untouched: only output_dir, max_steps and the batch size
         common = dict(output_dir=common["output_dir"], max_steps=steps, per_device_train_batch_size=BATCH)
-    if name.startswith("hf"):
-        import transformers
+        common.update({"bf16": True} if bf16 else {}, **({"torch_compile": True} if compile_ else {}))
+    import transformers
 
-        transformers.logging.set_verbosity_error()
-        model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**shape))
+    transformers.logging.set_verbosity_error()
+    # one initial checkpoint for both sides (transformers' GPT2 init under the seed): same start, same data order
+    init = shards.parent / ("init-" + "-".join(str(shape[k]) for k in ("vocab_size", "n_embd", "n_layer")) + f"-{drop}")
+    if not (init / "config.json").exists():
+        transformers.GPT2LMHeadModel(transformers.GPT2Config(**shape)).save_pretrained(init)
+    if name.startswith("hf"):
+        model = transformers.GPT2LMHeadModel.from_pretrained(init)
 
         class WithLabels(torch.utils.data.Dataset):  # transformers runs the loss only when `labels` is given
             def __len__(self):
@@ -121,13 +135,20 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
             def on_step_end(self, args, state, control, **kw):
                 step_ends.append(time.perf_counter())
 
+        class InShardOrder(transformers.Trainer):
+            """Reads the windows in TokenShards' own (seeded, shuffled) order, as MassiveText's Trainer does, so
+            both sides see the same batches; the sampler is not a speed setting."""
+
+            def _get_train_sampler(self, train_dataset=None):
+                return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
+
         # remove_unused_columns=False: the dataset's extra column is read by the wrapper, not a speed setting
         args = transformers.TrainingArguments(remove_unused_columns=False, **common)
-        trainer = transformers.Trainer(model=model, args=args, train_dataset=WithLabels(), callbacks=[Clock()])
+        trainer = InShardOrder(model=model, args=args, train_dataset=WithLabels(), callbacks=[Clock()])
     else:
         from massivetext.training.callbacks import TrainerCallback
 
-        model = mt.AutoModelForCausalLM.from_config(mt.AutoConfig.for_model("gpt2", **shape))
+        model = mt.AutoModelForCausalLM.from_pretrained(str(init))
         if "fulllogits" in name:  # the plain loss path: the model is made to build the (B, T, V) logits
             import functools
 
@@ -150,17 +171,20 @@ def run_variant(name: str, shards: Path, steps: int, warmup: int, device: str, s
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()  # training's, before eval
+    train_mb = (_rss_mb() - rss_before) if device == "cpu" else None
     deltas = [b - a for a, b in zip(step_ends, step_ends[1:])][warmup:]
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r] or [float("nan")]  # defaults log at 500
     val = mt.TokenShards(shards, block_size=seq, split="val", shuffle=False)
     model = trainer.model.to(torch.device(device if device == "cpu" else "cuda"))
-    ppl = mt.perplexity(model, val, batch_size=BATCH, max_batches=4)
+    ppl = mt.perplexity(model, val, batch_size=BATCH, max_batches=val_batches)  # fp32, same code for both
     return {
         "variant": name,
         "tokens_per_s": BATCH * seq / statistics.median(deltas),
         "mfu": _mfu(BATCH * seq / statistics.median(deltas), shape, seq, device),
-        "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb(),
-        "train_mb": (_rss_mb() - rss_before) if device == "cpu" else None,
+        "peak_mb": peak,
+        "train_mb": train_mb,
+        "val_tokens": ppl["tokens"],
         "loss_last10": losses[-1],
         "val_loss": ppl["loss"],
         "wall_s": wall,
@@ -177,11 +201,15 @@ def main() -> None:
     p.add_argument("--workdir", default=os.environ.get("MT_BENCH_DIR", "/tmp/mt_bench_train"))
     p.add_argument("--docs", type=int, default=None, help="first N stdlib documents only (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-batches", type=int, default=None, help="validation batches of 8 (default: the whole split)")
     p.add_argument("--run", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
     a = p.parse_args()
     workdir = Path(a.workdir)
     if a.run:
-        print("RESULT " + json.dumps(run_variant(a.run, workdir / "shards", a.steps, a.warmup, a.device, a.seed)))
+        print(
+            "RESULT "
+            + json.dumps(run_variant(a.run, workdir / "shards", a.steps, a.warmup, a.device, a.seed, a.val_batches))
+        )
         return
     shards = prepare(workdir, a.docs)
     index = json.loads((shards / "index.json").read_text())
@@ -191,6 +219,7 @@ def main() -> None:
     for name in a.variants.split(","):
         cmd = [sys.executable, __file__, "--run", name, "--steps", str(a.steps), "--warmup", str(a.warmup),
                "--device", a.device, "--workdir", str(workdir), "--seed", str(a.seed)]  # fmt: skip
+        cmd += ["--val-batches", str(a.val_batches)] if a.val_batches else []
         out = subprocess.run(cmd, capture_output=True, text=True)
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
@@ -202,14 +231,14 @@ def main() -> None:
         mfu = f"  MFU {100 * r['mfu']:.1f}%" if r.get("mfu") else ""
         print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
               f"  val {r['val_loss']:.3f}  wall {r['wall_s']:.0f}s", flush=True)  # fmt: skip
-    for r in results:  # each against its transformers counterpart: hf_defaults, hf_v50k, ... (else hf)
-        peer = "hf" + "".join(f"_{t}" for t in ("defaults", "nodrop", "v50k", "124m") if t in r["variant"])
-        base = next((b for b in results if b["variant"] == peer), None)
-        if base is None or base is r:
-            continue
-        print(f"{r['variant']:22s} vs {peer:20s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
-              f"memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
-              f"val {r['val_loss'] - base['val_loss']:+.3f}", flush=True)  # fmt: skip
+    # every MassiveText variant against every transformers one of the same model size and vocabulary
+    size = lambda v: tuple(t in v for t in ("v50k", "124m"))  # noqa: E731
+    for r in (r for r in results if r["variant"].startswith("mt")):
+        for base in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])):
+            print(f"{r['variant']:22s} vs {base['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
+                  f"peak memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
+                  f"val {r['val_loss'] - base['val_loss']:+.4f} ({r['val_loss']:.4f} vs {base['val_loss']:.4f}, "
+                  f"{r['val_tokens']} tokens, step {r['steps']})", flush=True)  # fmt: skip
     full = {r["variant"].replace("_fulllogits", ""): r for r in results if "fulllogits" in r["variant"]}
     for r in results:  # the chunked loss against the full logits, same model, same process setup
         if r["variant"] in full:

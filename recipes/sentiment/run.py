@@ -183,13 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"sizes": data["sizes"], "models": {}, "ci": args.ci, "seconds": times}
 
     def record(name: str, pred: np.ndarray, info: dict | None = None, started: float | None = None) -> None:
-        results["models"][name] = {**bootstrap(y_test, pred), **(info or {})}
+        # the share of "positive" predictions beside the test split's share: a model stuck on one class shows here
+        share = {"predicted_positive": round(float(np.mean(pred == 1)), 4)}
+        results["models"][name] = {**bootstrap(y_test, pred), **share, **(info or {})}
+        if len(set(pred.tolist())) < 2 and name != "majority class":
+            _log(f"WARNING: {name} predicts one class for every test snippet")
         if started is not None:
             times[name] = round(time.perf_counter() - started, 1)
         times["total"] = round(time.perf_counter() - t0, 1)
         (work / "results.json").write_text(json.dumps(results, indent=1))  # after each model: partial runs keep
         _log(f"{name}: {results['models'][name]}")
 
+    results["test_positive_share"] = round(float(y_test.mean()), 4)
     majority = int(np.bincount(np.asarray(train["label"])).argmax())
     record("majority class", np.full_like(y_test, majority))
     if not args.skip_baselines:
@@ -248,7 +253,8 @@ def transformer(
         mlm_sets += ["model.hidden_size=64", "model.num_hidden_layers=2", "model.num_attention_heads=2",
                      "model.intermediate_size=128", "args.max_steps=10", "args.logging_steps=5"]  # fmt: skip
         # a from-scratch encoder needs ~100 steps at lr 1e-3 before it leaves the constant prediction: 6 epochs
-        ft_sets += ["args.num_train_epochs=6", "args.logging_steps=50"]
+        ft_sets += ["args.num_train_epochs=6", "args.logging_steps=50", "args.learning_rate=1.0e-3",
+                    "args.per_device_train_batch_size=16"]  # fmt: skip
     mlm_sets += list(sets[0])
     ft_sets += list(sets[1])
     t = time.perf_counter()

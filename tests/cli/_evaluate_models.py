@@ -94,3 +94,42 @@ def write_jsonl(path, rows, extra_lines=()) -> str:
         for line in extra_lines:
             f.write(line + "\n")
     return str(path)
+
+
+def planted_qa(path, word: str) -> str:
+    """A BERT QA checkpoint that answers ``word`` wherever it appears: every layer's residual branches are zeroed
+    (a layer returns LayerNorm of its input), position and type embeddings are zero, so the final hidden state of a
+    token is LayerNorm of its word embedding alone; ``word``'s embedding is a fixed +-1 pattern, every other
+    embedding is orthogonal to it, and both QA rows point along it: ``word``'s start and end logits are 128, any
+    other token's 0. (With random logits instead, transformers' rule of adding up the scores of equal answer
+    texts across windows can let a frequent word outscore the planted one.)"""
+    import transformers
+
+    torch.manual_seed(0)
+    tok = mt.train_tokenizer(texts(60), kind="wordpiece", vocab_size=200)
+    cfg = transformers.BertConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=48,
+        vocab_size=len(tok),
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = transformers.BertForQuestionAnswering(cfg)
+    pattern = torch.tensor([1.0, -1.0] * 16)
+    with torch.no_grad():
+        for layer in model.bert.encoder.layer:
+            for lin in (layer.attention.output.dense, layer.output.dense):
+                lin.weight.zero_()
+                lin.bias.zero_()
+        emb = model.bert.embeddings
+        emb.position_embeddings.weight.zero_()
+        emb.token_type_embeddings.weight.zero_()
+        (wid,) = tok.encode(word, add_special_tokens=False)
+        w = emb.word_embeddings.weight
+        w -= (w @ pattern)[:, None] * pattern / 32  # every other token: logit exactly 0 (pattern has mean 0)
+        w[wid] = pattern
+        model.qa_outputs.weight.copy_(torch.stack([pattern, pattern]) * 4)
+        model.qa_outputs.bias.zero_()
+    return _save(model, tok, path)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sacrebleu
 import torch
-from _evaluate_models import WORDS, bert, gpt, t5, texts, write_jsonl
+from _evaluate_models import WORDS, bert, gpt, planted_qa, t5, texts, write_jsonl
 from seqeval.metrics import f1_score as seqeval_f1
 
 import massivetext as mt
@@ -258,6 +258,60 @@ def test_qa_spans_come_from_context(ckpts, tmp_path):
         predictions=[p["prediction"] for p in preds], references=[r["answers"]["text"] for r in rows]
     )
     assert res["metrics"]["squad"]["f1"] == pytest.approx(expected["f1"])
+
+
+def _long_contexts(n: int, words: int, seed: int, avoid: str = "") -> list[str]:
+    g = np.random.default_rng(seed)
+    pool = [w for w in WORDS if w != avoid]
+    return [" ".join(g.choice(pool, words)) for _ in range(n)]
+
+
+def test_qa_long_context_finds_answer_in_a_late_window(tmp_path):
+    """Contexts of 150 words (one token each) on a model with 64 positions: the planted answer sits at word 120,
+    two windows past the first. Truncation could not find it; the windows of the QA pipeline do."""
+    model_dir = planted_qa(tmp_path / "qa", "river")
+    ctx = _long_contexts(3, 150, seed=5, avoid="river")
+    planted = []
+    for c, at in zip(ctx, (120, 140, 10)):  # late, last window, first window
+        w = c.split()
+        w[at] = "river"
+        planted.append(" ".join(w))
+    rows = [
+        {"id": str(i), "question": "where is it", "context": c, "answers": {"text": ["river"], "answer_start": [0]}}
+        for i, c in enumerate(planted)
+    ]
+    data = write_jsonl(tmp_path / "q.jsonl", rows)
+    res = mt.evaluation.evaluate_model(model_dir, "qa", data, str(tmp_path / "o"), progress=False)
+    preds = [json.loads(x)["prediction"] for x in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
+    assert preds == ["river"] * 3
+    assert res["metrics"]["squad"]["exact_match"] == 100.0 and res["metrics"]["squad"]["f1"] == 100.0
+    tok = mt.AutoTokenizer.from_pretrained(model_dir)
+    assert len(tok("where is it", planted[0])["input_ids"]) > 2 * 64  # longer than the model's positions, twice
+
+
+def test_qa_windows_equal_the_pipeline_by_hand(ckpts, tmp_path):
+    """A random model on long contexts with --max-length/--stride from the CLI: every prediction equals the
+    question-answering pipeline run by hand with the same window options."""
+    ctx = _long_contexts(5, 90, seed=6)
+    qs = texts(5, seed=7)
+    rows = [
+        {"id": str(i), "question": q, "context": c, "answers": {"text": [c.split()[3]], "answer_start": [0]}}
+        for i, (q, c) in enumerate(zip(qs, ctx))
+    ]
+    data = write_jsonl(tmp_path / "q.jsonl", rows)
+    out = tmp_path / "o"
+    p = cli(
+        "--model", ckpts["qa"], "--task", "qa", "--data", data, "--max-length", "48", "--stride", "16", "-o", str(out)
+    )
+    assert p.returncode == 0, p.stderr
+    preds = [json.loads(x)["prediction"] for x in (out / "predictions.jsonl").read_text().splitlines()]
+    qa = mt.pipeline("question-answering", model=ckpts["qa"])
+    by_hand = [
+        qa(question=q, context=c, max_seq_len=48, doc_stride=16, max_answer_len=30)["answer"] for q, c in zip(qs, ctx)
+    ]
+    assert preds == by_hand and all(preds)
+    expected = mt.load_metric("squad").compute(predictions=by_hand, references=[r["answers"]["text"] for r in rows])
+    assert read(out)["metrics"]["squad"]["f1"] == pytest.approx(expected["f1"])
 
 
 def test_perplexity_equals_sliding_window_by_hand(ckpts, tmp_path):

@@ -121,6 +121,50 @@ def test_agrees_with_fasttext_full_ranking():
         assert f.check(t)[0] == (scores.get("en", 0.0) > 0.65), t
 
 
+EDGE_TEXTS = [
+    "tab\tseparated\twords in a line",
+    "a nul\0character and a form\ffeed",
+    "non-breaking\xa0space and\u2003em space are inside fastText words",
+    "emoji \U0001f600 in an English sentence about the weather",
+    "words before </s> and words after the end-of-sentence token",
+    "__label__en is a label token and is not read as a word",
+    "Ünïcödé wörds ïn à sëntence wïth äccents",
+    "日本語のテキストです。東京は大きい都市です。",
+    "Привет, как дела? Это короткий тест.",
+    "x",
+    "   leading and trailing spaces   ",
+    " ".join(t for ts in SAMPLES.values() for t in ts) * 20,
+]
+
+
+def test_batched_numpy_model_is_fastText():
+    """fasttext_numpy computes fastText's own numbers: same best label, same probability (bit for bit where numpy's
+    exp/log round as the C library's do, within 2 ulps otherwise), and the filter's decisions and stored scores are
+    those of one fastText call per document."""
+    from massivetext.curate import fasttext_numpy
+    from massivetext.curate.language import _NEWLINES, load_model
+
+    model = load_model(bundled_model_path())
+    fast = fasttext_numpy.load(bundled_model_path())
+    assert fast is not None and len(fast.labels) == 176
+    texts = [t.translate(_NEWLINES) for ts in SAMPLES.values() for t in ts] + EDGE_TEXTS
+    ours = fast.predict(texts)
+    exact = 0
+    for t, got in zip(texts, ours):
+        ((p, label),) = model.f.predict(t + "\n", 1, 0.0, "replace")
+        assert got is not None and got[0] == label.removeprefix("__label__"), t
+        assert abs(got[1] - p) <= 2.4e-7, t
+        exact += got[1] == p
+    assert exact >= 0.8 * len(texts)
+    for langs, thr in ((["en"], 0.65), (None, 0.5), (["de", "fr"], 0.9)):
+        f = LanguageFilter(languages=langs, threshold=thr)
+        one_by_one = [f._decide(*f._predict_one(t)) for t in texts]
+        batched = [f._decide(*r) for r in f.predict_many(texts)]
+        assert [(k, r, lang, round(s, 4)) for k, r, lang, s in batched] == [
+            (k, r, lang, round(s, 4)) for k, r, lang, s in one_by_one
+        ]
+
+
 def test_threshold_and_languages(lid):
     en, fr = SAMPLES["en"][0], SAMPLES["fr"][0]
     assert LanguageFilter().check(en) == (True, None)

@@ -149,3 +149,29 @@ def test_30mb_line_memory(tmp_path):
     tracemalloc.stop()
     assert n == len(big) + 5
     assert peak < 5 * 30_000_000  # a small multiple of the line, not of the file
+
+
+def test_loads_is_json_loads():
+    """The orjson fast path gives json.loads' value on everything, including what orjson alone reads differently
+    (integers beyond 64 bits become floats there) or refuses (NaN, lone surrogates, huge exponents)."""
+    import json
+    import math
+
+    from massivetext.data.readers import loads
+
+    lines = [
+        '{"id": 1, "text": "caf\\u00e9 \\u2028 \\ud83d\\ude00", "n": [1.5, -0.0, 1e-300, true, null]}',
+        '{"big": 123456789012345678901234567890, "neg": -18446744073709551617}',
+        '{"x": NaN, "y": Infinity, "z": 1e400}',
+        '{"lone": "\\ud800"}',
+        '{"a": 1, "a": 2}',
+        '"just a string"',
+    ]
+    for line in lines:
+        for raw in (line, line.encode("utf-8")):
+            got, want = loads(raw), json.loads(raw)
+            assert repr(got) == repr(want) and type(got) is type(want), line
+    assert isinstance(loads(lines[1])["big"], int)
+    assert math.isnan(loads(lines[2])["x"])
+    with pytest.raises(json.JSONDecodeError):
+        loads('{"a": }')

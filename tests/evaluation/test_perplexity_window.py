@@ -7,7 +7,13 @@ import pytest
 import torch
 
 import massivetext as mt
-from massivetext.evaluation.perplexity import sliding_window_perplexity, sliding_windows
+from massivetext.evaluation.perplexity import (
+    sliding_window_nll,
+    sliding_window_perplexity,
+    sliding_windows,
+    split_lm_head,
+    token_nll,
+)
 from peers import require
 
 transformers = require("transformers")
@@ -20,7 +26,7 @@ def gpt(tmp_path_factory):
     hf = transformers.GPT2LMHeadModel(cfg).eval()
     path = tmp_path_factory.mktemp("gpt")
     hf.save_pretrained(path)
-    return hf, mt.AutoModelForCausalLM.from_pretrained(path).eval()
+    return hf, mt.AutoModelForCausalLM.from_pretrained(path).eval(), path
 
 
 def guide_loop(model, ids: torch.Tensor, max_length: int, stride: int) -> float:
@@ -66,7 +72,7 @@ def exact_loop(model, ids: np.ndarray, max_length: int, stride: int) -> float:
 
 @pytest.mark.parametrize("length,max_length,stride", [(700, 64, 32), (300, 64, 64), (50, 64, 16), (129, 32, 7)])
 def test_equals_guide_loop(gpt, length, max_length, stride):
-    hf, ours = gpt
+    hf, ours, _ = gpt
     ids = np.random.default_rng(length).integers(0, 97, length)
     got = sliding_window_perplexity(ours, ids, max_length=max_length, stride=stride, batch_size=5)
     assert got["perplexity"] == pytest.approx(exact_loop(hf, ids, max_length, stride), rel=1e-5)
@@ -81,10 +87,54 @@ def test_windows_cover_every_token_once():
 
 
 def test_metric_over_texts_and_lists(gpt):
-    _, ours = gpt
+    _, ours, _ = gpt
     seqs = [np.random.default_rng(i).integers(0, 97, 20 + 13 * i).tolist() for i in range(5)]
     m = mt.load_metric("perplexity", model=ours, max_length=16, stride=8, batch_size=3)
     got = m.compute(predictions=seqs, confidence=0.9, resamples=200)
     singles = [sliding_window_perplexity(ours, [s], max_length=16, stride=8)["perplexity"] for s in seqs]
     assert got["perplexities"] == pytest.approx(singles, rel=1e-5)
     assert got["perplexity_ci_low"] <= got["perplexity"] <= got["perplexity_ci_high"]
+
+
+class _LogitsOnly(torch.nn.Module):
+    """A model `split_lm_head` does not know and that takes no `logits_to_keep`: the full-logits fallback."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        return {"logits": self.model(input_ids).logits}
+
+
+def test_split_head_and_fallbacks_equal_exact_loop(gpt):
+    hf, ours, path = gpt
+    padded = mt.AutoModelForCausalLM.from_pretrained(path, mt_pad_vocab_multiple=64).eval()
+    assert padded.lm_head.weight.shape[0] == 128  # the split head must drop the padding rows as the model does
+    assert split_lm_head(ours) is not None and split_lm_head(hf) is not None
+    assert split_lm_head(_LogitsOnly(hf)) is None
+    ids = np.random.default_rng(3).integers(0, 97, 400)
+    seqs = [ids, ids[:50], ids[:2]]
+    expected = [exact_loop(hf, s, 64, 24) for s in seqs[:2]]
+    for model, split in (
+        (ours, True),
+        (padded, True),
+        (padded, False),
+        (hf, True),
+        (hf, False),
+        (_LogitsOnly(hf), True),
+    ):
+        nll, count, per_window = sliding_window_nll(
+            model, seqs, max_length=64, stride=24, batch_size=4, split_head=split
+        )
+        assert count.tolist() == [399, 49, 1]
+        assert np.exp(nll[:2] / count[:2]) == pytest.approx(expected, rel=1e-5)
+        assert per_window[:, 0].sum() == pytest.approx(nll.sum()) and per_window[:, 1].sum() == count.sum()
+
+
+def test_token_nll_equals_log_softmax_in_blocks():
+    g = torch.Generator().manual_seed(0)
+    h, w, b = torch.randn(100, 8, generator=g), torch.randn(50_000, 8, generator=g), torch.randn(50_000, generator=g)
+    t = torch.randint(0, 50_000, (100,), generator=g)  # 100 rows = 3 blocks of 41 at this vocabulary
+    ref = -torch.log_softmax((h @ w.T + b).double(), -1)[torch.arange(100), t]
+    assert torch.allclose(token_nll(h, w, b, t).double(), ref, rtol=1e-5, atol=1e-5)

@@ -123,6 +123,67 @@ def test_squad_v2_hasans_noans_and_threshold():
     assert got["exact"] == pytest.approx(100.0)
 
 
+def official_find_best_thresh(preds, scores, na_probs, qid_to_has_ans):
+    """``find_best_thresh`` of the official SQuAD v2.0 evaluation script, verbatim but for names."""
+    num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])
+    cur_score = num_no_ans
+    best_score = cur_score
+    best_thresh = 0.0
+    qid_list = sorted(na_probs, key=lambda k: na_probs[k])
+    for qid in qid_list:
+        if qid not in scores:
+            continue
+        if qid_to_has_ans[qid]:
+            diff = scores[qid]
+        else:
+            diff = -1 if preds[qid] else 0
+        cur_score += diff
+        if cur_score > best_score:
+            best_score = cur_score
+            best_thresh = na_probs[qid]
+    return 100.0 * best_score / len(scores), best_thresh
+
+
+def test_squad_v2_best_thresholds():
+    preds = [
+        {"id": "a", "prediction_text": "blue", "no_answer_probability": 0.2},
+        {"id": "b", "prediction_text": "red car", "no_answer_probability": 0.1},
+        {"id": "c", "prediction_text": "", "no_answer_probability": 0.9},
+        {"id": "d", "prediction_text": "something", "no_answer_probability": 0.3},
+    ]
+    refs = [
+        {"id": "a", "answers": {"text": ["Blue."], "answer_start": [0]}},
+        {"id": "b", "answers": {"text": ["the red car", "car"], "answer_start": [0, 4]}},
+        {"id": "c", "answers": {"text": [], "answer_start": []}},
+        {"id": "d", "answers": {"text": [], "answer_start": []}},
+    ]
+    got = mt.load_metric("squad_v2").compute(predictions=preds, references=refs)
+    # start 2 (c, d right as no answer); answer b (+1), a (+1) -> 4 at threshold 0.2; d (-1), c (0) do not beat it
+    assert got["best_exact"] == 100.0 and got["best_exact_thresh"] == 0.2 and got["best_f1_thresh"] == 0.2
+    # random predictions against the official function (raw scores: before any threshold, as the script does)
+    rng = np.random.default_rng(0)
+    words = "red blue car house tree".split()
+    preds, refs, has, answered, exact, f1s, probs = [], [], {}, {}, {}, {}, {}
+    for i in range(60):
+        gold = [] if rng.random() < 0.4 else [" ".join(rng.choice(words, int(rng.integers(1, 3))))]
+        text = "" if rng.random() < 0.3 else " ".join(rng.choice(words, int(rng.integers(1, 3))))
+        p = float(rng.choice([0.1, 0.5, 0.7, float(rng.random())]))  # ties too
+        preds.append({"id": str(i), "prediction_text": text, "no_answer_probability": p})
+        refs.append({"id": str(i), "answers": {"text": gold, "answer_start": [0] * len(gold)}})
+        one = mt.load_metric("squad_v2").compute(
+            predictions=[{**preds[-1], "no_answer_probability": 0.0}], references=[refs[-1]]
+        )
+        qid = str(i)
+        has[qid], answered[qid], probs[qid] = bool(gold), text, p
+        exact[qid], f1s[qid] = one["exact"] / 100, one["f1"] / 100
+    for threshold in (1.0, 0.5):
+        got = mt.load_metric("squad_v2", no_answer_threshold=threshold).compute(predictions=preds, references=refs)
+        for key, raw in (("exact", exact), ("f1", f1s)):
+            best, thresh = official_find_best_thresh(answered, raw, probs, has)
+            assert got[f"best_{key}"] == pytest.approx(best) and got[f"best_{key}_thresh"] == thresh
+    assert "best_f1" not in mt.load_metric("squad_v2").compute(predictions=["blue"], references=[["blue"]])
+
+
 def test_squad_plain_strings_and_bad_input():
     got = mt.load_metric("squad").compute(predictions=["Paris", "no"], references=[["paris", "Paris, France"], "yes"])
     assert got == {"exact_match": 50.0, "f1": 50.0}

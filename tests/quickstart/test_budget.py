@@ -73,6 +73,30 @@ def test_training_ends_by_the_deadline_with_the_rate_decayed(tmp_path, monkeypat
     assert lrs == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
+def test_an_evaluation_just_before_the_decay_plan_does_not_shorten_the_decay(tmp_path, monkeypatch):
+    """A 20 s pause between two 1 s steps (the in-training evaluation) right before the decay is planned: the plan
+    must read the machine's speed, not the pause (a mean over the window planned a decay a fifth too short)."""
+    monkeypatch.chdir(tmp_path)
+    clock = FakeClock()
+    schedule = WallClockSchedule(warmup=5)
+    timer = TimeBudget(None, schedule, finish_at=200.0, after_s=10.0, step_s=1.0, decay_fraction=0.2, clock=clock,
+                       report_every_s=1e9)  # fmt: skip
+    model, trainer = _tiny_trainer([timer])
+    timer.trainer = trainer
+    forward = type(model).forward
+
+    def paused_forward(self, *a, **k):
+        clock.t += 1.0
+        if 140.0 <= clock.t < 141.0:
+            clock.t += 20.0  # the decay is planned ~38 s before 190 s: this pause lands in the window it reads
+        return forward(self, *a, **k)
+
+    monkeypatch.setattr(type(model), "forward", paused_forward)
+    trainer.train()
+    assert timer.decay_planned_at is not None and timer.decay_planned_at >= 160.0  # planned at the step after the pause
+    assert timer.stopped_by == "schedule" and 188.0 <= clock.t <= 190.0  # on time, not early
+
+
 def test_a_slowdown_during_the_decay_hits_the_hard_deadline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     clock = FakeClock()

@@ -48,8 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--num-beams", type=int, default=1)
-    p.add_argument("--max-length", type=int, default=None, help="input truncation / perplexity window (tokens)")
-    p.add_argument("--stride", type=int, default=None, help="perplexity sliding-window stride (tokens)")
+    p.add_argument(
+        "--max-length", type=int, default=None, help="input truncation, perplexity window or QA window (tokens)"
+    )
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="perplexity sliding-window stride; for qa, the overlap of a long context's windows (doc stride)",
+    )
     p.add_argument("--prefix", default="", help="text put before every source (e.g. 'translate English to French: ')")
     p.add_argument("--split", default="val", help="token-shard split for perplexity (default: val)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N good examples")

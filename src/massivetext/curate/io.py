@@ -15,7 +15,16 @@ from typing import Any
 
 from massivetext._atomic import discard, publish, tmp_path
 from massivetext.curate.document import Document
-from massivetext.data.readers import LoadReport, compression_of, iter_records, kind_of, open_binary, split_byte_ranges
+from massivetext.data.readers import (
+    LoadReport,
+    compression_of,
+    iter_records,
+    kind_of,
+    loads,
+    open_binary,
+    orjson,
+    split_byte_ranges,
+)
 from massivetext.errors import BadInputError, ConfigError
 
 FORMATS = {"jsonl": ".jsonl.zst", "parquet": ".parquet"}
@@ -126,12 +135,13 @@ class ShardWriter:
     Output is deterministic: the same records give the same bytes.
     """
 
-    def __init__(self, path: str, fmt: str = "jsonl"):
+    def __init__(self, path: str, fmt: str = "jsonl", compact: bool = False):
         if fmt not in FORMATS:
             raise ConfigError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
         self.path, self.fmt, self.tmp = path, fmt, tmp_path(path)
         self.n = 0
         self.nbytes = 0
+        self.compact = compact and orjson is not None  # intermediate shards: only read back by read_shard
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._rows: list[dict] = []
         if fmt == "jsonl":
@@ -143,11 +153,24 @@ class ShardWriter:
     def write(self, record: dict[str, Any]) -> None:
         self.n += 1
         if self.fmt == "jsonl":
-            data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+            data = self._compact(record) if self.compact else None
+            if data is None:
+                data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
             self.nbytes += len(data)
             self._z.write(data)
         else:
             self._rows.append(record)
+
+    @staticmethod
+    def _compact(record: dict[str, Any]) -> bytes | None:
+        """orjson's compact line, or ``None`` for what it cannot write as json would (lone surrogates, integers
+        beyond 64 bits, values json refuses)."""
+        try:
+            data = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATETIME
+                                | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)  # fmt: skip
+        except orjson.JSONEncodeError:
+            return None
+        return None if b"null" in data else data  # orjson writes NaN and infinities as null: let json write them
 
     def close(self) -> None:
         if self.fmt == "jsonl":
@@ -210,16 +233,16 @@ class RemovedWriter:
 
 def write_intermediate(writer: ShardWriter, doc: Document, text_field: str) -> None:
     """Intermediate shards (between a segment and a GlobalStep) keep where each document came from."""
-    writer.write(
-        {
-            "id": doc.id,
-            "source": doc.source,
-            "file": doc.file,
-            "line": doc.line,
-            "record": output_record(doc, text_field),
-            "text_field": text_field,
-        }
-    )
+    entry = {
+        "id": doc.id,
+        "file": doc.file,
+        "line": doc.line,
+        "record": output_record(doc, text_field),
+        "text_field": text_field,
+    }
+    if doc.source is not None:  # absent rather than null: a null sends the line to json (see ShardWriter)
+        entry["source"] = doc.source
+    writer.write(entry)
 
 
 def read_shard(path: str, shard_index: int = 0) -> Iterator[Document]:
@@ -228,9 +251,11 @@ def read_shard(path: str, shard_index: int = 0) -> Iterator[Document]:
     GlobalSteps read their input with this (their ``prepare`` gets the shard paths in task order)."""
     with open_binary(path) as f:
         for pos, raw in enumerate(f):
-            e = json.loads(raw)
+            e = loads(raw)
             rec = e["record"]
-            yield Document(e["id"], rec[e["text_field"]], e["source"], rec, e["file"], e["line"], (shard_index, pos))
+            yield Document(
+                e["id"], rec[e["text_field"]], e.get("source"), rec, e["file"], e["line"], (shard_index, pos)
+            )
 
 
 def read_output(path: str) -> Iterator[dict[str, Any]]:
@@ -242,4 +267,4 @@ def read_output(path: str) -> Iterator[dict[str, Any]]:
         return
     with open_binary(path) as f:
         for raw in f:
-            yield json.loads(raw)
+            yield loads(raw)

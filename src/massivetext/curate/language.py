@@ -14,8 +14,11 @@ has no language: ``unknown`` with score 0.0 (fastText would give it an arbitrary
 
 With ``threshold >= 0.5`` only the best label is asked for: probabilities sum to at most 1, so a language above
 the threshold must be the best one, and the decision is the same as DataTrove's full ``k=-1`` ranking, for less
-work. The installed fastText builds return no probabilities from their batched ``multilinePredict``, and a batch
-would save nothing anyway (the time is in fastText's C++ per document), so documents are scored one call each.
+work. That best label is computed for a batch of documents at once in numpy (``fasttext_numpy``: each distinct
+word is hashed into its model rows once, not at every occurrence), with fastText's float32 arithmetic; the only
+difference can be the last bit of an ``exp``, so a document whose probability lies within ``_MARGIN`` of the
+threshold or of the rounding of the stored score, or whose two best labels are that close, is scored by fastText
+itself. Decisions and stored scores are fastText's.
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from massivetext.curate import fasttext_numpy
 from massivetext.curate.document import Document
 from massivetext.curate.step import Filter, TaskContext
 from massivetext.errors import ConfigError
 
 UNKNOWN = "unknown"
 _LABEL = len("__label__")
+# documents scored together: their model rows are gathered at once (~130 bytes a character), so a batch holds at
+# most 256K characters (~35 MB) and a longer document goes to fastText alone, whose memory does not grow with it
+_BATCH_DOCS, _BATCH_CHARS = 1024, 1 << 18
+_MARGIN = 2e-6  # ~30 float32 ulps of a probability (measured: at most 2): closer than this, ask fastText
 _NEWLINES = str.maketrans({"\n": " ", "\r": " ", "\v": " ", "\f": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
 
 
@@ -84,14 +92,27 @@ class LanguageFilter(Filter):
         if self.model_path is None:
             self.model_path = bundled_model_path()
         self._model = load_model(self.model_path)  # checked at start-up, not on the first document
+        self._fast: Any = None
 
-    # the fastText model is not picklable: a Ray worker loads its own copy from the same file
+    # the models are not pickled: a worker loads its own copies from the same file
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_model"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_fast")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._model = None
+        self._model = self._fast = None
+
+    def _fastText(self) -> Any:
+        if self._model is None:
+            self._model = load_model(self.model_path or bundled_model_path())
+        return self._model
+
+    def _batched(self) -> Any:
+        """The numpy model (loaded on first use), or False where it cannot compute this model or question."""
+        if self._fast is None:
+            ok = self.languages is None or self.threshold >= 0.5  # the best label decides
+            self._fast = (ok and fasttext_numpy.load(self.model_path or bundled_model_path())) or False
+        return self._fast
 
     def config(self) -> dict[str, Any]:
         return {
@@ -103,12 +124,36 @@ class LanguageFilter(Filter):
 
     def predict(self, text: str) -> tuple[str, float, dict[str, float]]:
         """``(best language, its score, scores of the configured languages)``; ``unknown`` for blank text."""
-        text = text.translate(_NEWLINES)
-        if not text.strip():
-            return UNKNOWN, 0.0, {}
-        model = self._model
-        if model is None:
-            model = self._model = load_model(self.model_path or bundled_model_path())
+        return self.predict_many([text])[0]
+
+    def predict_many(self, texts: list[str]) -> list[tuple[str, float, dict[str, float]]]:
+        """``predict`` of each text, the fastText work done for all of them at once where the model allows."""
+        lines = [t.translate(_NEWLINES) for t in texts]
+        out: list[Any] = [(UNKNOWN, 0.0, {}) if not t.strip() else None for t in lines]
+        todo = [i for i, r in enumerate(out) if r is None and len(lines[i]) <= _BATCH_CHARS]
+        fast = self._batched() if todo else False
+        chunks: list[list[int]] = [[]]
+        size = 0
+        for i in todo if fast else []:  # at most _BATCH_CHARS characters scored together
+            if chunks[-1] and size + len(lines[i]) > _BATCH_CHARS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(i)
+            size += len(lines[i])
+        wanted, thr = self.languages, float(self.threshold)
+        for chunk in chunks if fast else []:
+            for i, r in zip(chunk, fast.predict_with_margin([lines[i] for i in chunk])):
+                if r is None:
+                    continue  # no known word or n-gram: fastText's own answer below
+                lang, p, gap = r
+                q = p * 1e4
+                if gap < _MARGIN or abs(p - thr) < _MARGIN or abs(q - int(q) - 0.5) < _MARGIN * 1e4:
+                    continue  # too close to call on the last bits of exp: fastText's own answer below
+                out[i] = (lang, p, {} if wanted is None else ({lang: p} if lang in wanted else {}))
+        return [r if r is not None else self._predict_one(lines[i]) for i, r in enumerate(out)]
+
+    def _predict_one(self, text: str) -> tuple[str, float, dict[str, float]]:
+        model = self._fastText()
         wanted = self.languages
         k = 1 if (wanted is None or self.threshold >= 0.5) else -1
         preds = model.f.predict(text + "\n", k, 0.0, "replace")  # [(prob, "__label__xx"), ...], best first
@@ -119,7 +164,9 @@ class LanguageFilter(Filter):
         return best_label[_LABEL:], float(best_p), scores
 
     def decide(self, text: str) -> tuple[bool, str | None, str, float]:
-        lang, score, scores = self.predict(text)
+        return self._decide(*self.predict(text))
+
+    def _decide(self, lang: str, score: float, scores: dict[str, float]) -> tuple[bool, str | None, str, float]:
         thr = self.threshold
         if self.languages is None:
             keep = score > thr
@@ -136,12 +183,26 @@ class LanguageFilter(Filter):
         return keep, reason
 
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
-        decide, drop, name = self.decide, ctx.drop, self.name
+        batch: list[Document] = []
+        chars = 0
         for doc in docs:
+            batch.append(doc)
+            chars += len(doc.text)
+            if len(batch) >= _BATCH_DOCS or chars >= _BATCH_CHARS:
+                yield from self._run_batch(batch, ctx)
+                batch, chars = [], 0
+        yield from self._run_batch(batch, ctx)
+
+    def _run_batch(self, batch: list[Document], ctx: TaskContext) -> Iterator[Document]:
+        """The batch's documents in order: exempt ones untouched, checked ones with their language in metadata."""
+        checked = [d for d in batch if self.sources is None or self.applies_to(d.source)]
+        preds = iter(self.predict_many([d.text for d in checked]))
+        drop, name = ctx.drop, self.name
+        for doc in batch:
             if self.sources is not None and not self.applies_to(doc.source):
                 yield doc
                 continue
-            keep, reason, lang, score = decide(doc.text)
+            keep, reason, lang, score = self._decide(*next(preds))
             meta = doc.record.get("metadata")
             if not isinstance(meta, dict):
                 meta = {} if meta is None else {"original": meta}

@@ -154,7 +154,7 @@ def _documents(job: _Job, steps: list[Step], report: LoadReport, ctx: TaskContex
 
 def _write_shard(docs: Iterator[Document], shard: str, p: Pipeline, last: bool, stats: Stats) -> None:
     """The run's output records (last segment) or intermediate records for the next GlobalStep."""
-    with ShardWriter(shard, p.output_format if last else "jsonl") as w:
+    with ShardWriter(shard, p.output_format if last else "jsonl", compact=not last) as w:
         for doc in docs:
             if last:
                 w.write(output_record(doc, p.read.text_field))

@@ -52,6 +52,20 @@ def _covered_chars(starts: np.ndarray, n: int, lens: np.ndarray) -> int:
     return int(lens[depth[:m] > 0].sum())
 
 
+def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_index=True, return_inverse=True)[1:]`` without its general-purpose overhead (this
+    runs up to nine times per document): the first position of each distinct key, and each position's group
+    number in sorted key order."""
+    order = np.argsort(key, kind="stable")  # stable: the first of equal keys is the first occurrence
+    sk = key[order]
+    new = np.empty(len(sk), bool)
+    new[:1] = True
+    np.not_equal(sk[1:], sk[:-1], out=new[1:])
+    inverse = np.empty(len(sk), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
+
+
 def ngram_fractions(words: list[str], top: tuple[int, ...], dup: tuple[int, ...]) -> dict[str, float]:
     """All n-gram fractions of a word list (see the module docstring): ``{"top_2gram": ..., "dup_5gram": ...}``."""
     out: dict[str, float] = {f"top_{n}gram": 0.0 for n in top} | {f"dup_{n}gram": 0.0 for n in dup}
@@ -78,9 +92,7 @@ def _ngram_fractions(words, top, dup, out):
     for n in range(2, max((*top, *dup)) + 1):
         if n > m or (top_done and dup_done):
             return
-        key = cur[:-1] * m + ids[n - 1 :]
-        _, first, cur = np.unique(key, return_index=True, return_inverse=True)
-        cur = cur.reshape(-1)
+        first, cur = _groups(cur[:-1] * m + ids[n - 1 :])
         if len(first) == len(cur):
             return  # no n-gram repeats, so no longer one does: every later fraction is 0
         if n in want_top and not top_done:

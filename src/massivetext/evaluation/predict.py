@@ -142,44 +142,37 @@ def answer_spans(
     contexts: list[str],
     *,
     batch_size: int = 16,
-    max_length: int = 384,
+    max_length: int | None = None,
+    doc_stride: int | None = None,
     max_answer_tokens: int = 30,
     progress: bool = True,
 ) -> list[str]:
-    """The best context span (start logit + end logit, start <= end < start + max_answer_tokens, both inside the
-    context), mapped back to the context's characters with the fast tokenizer's offsets. Contexts longer than
-    ``max_length`` tokens are truncated (no document stride)."""
-    tokenizer.padding_side = "right"
+    """Each question's best answer span in its context, read by the ``question-answering`` pipeline: a context
+    longer than ``max_length`` tokens (default: the pipeline's, min(384, the model's positions)) is read in
+    windows overlapping by ``doc_stride`` tokens, every window is scored and the best span over all windows wins
+    (start x end probability, at most ``max_answer_tokens`` tokens, aligned to words), exactly as
+    transformers v4's pipeline does. A blank question or context gets the empty answer."""
+    from massivetext.pipelines import pipeline  # the one implementation of QA windowing and span scoring
+
+    qa = pipeline("question-answering", model=model, tokenizer=tokenizer, batch_size=batch_size)
     answers = [""] * len(questions)
-    model.eval()
-    with torch.inference_mode():
-        for idx in _batches([len(c) for c in contexts], batch_size, "qa", progress):
-            enc = tokenizer(
-                [questions[i] for i in idx],
-                [contexts[i] for i in idx],
-                padding=True,
-                truncation="only_second",
-                max_length=max_length,
-                return_offsets_mapping=True,
-                return_tensors="pt",
-            )
-            inputs = {
-                k: v.to(_device(model))
-                for k, v in enc.items()
-                if k in ("input_ids", "attention_mask", "token_type_ids")
-            }
-            out = model(**inputs)
-            start, end = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
-            offsets = enc["offset_mapping"].tolist()
-            t = start.shape[1]
-            band = np.triu(np.ones((t, t), bool)) & ~np.triu(np.ones((t, t), bool), k=max_answer_tokens)
-            for row, i in enumerate(idx):
-                in_ctx = np.array([s == 1 for s in enc.sequence_ids(row)] + [False] * (t - len(enc.sequence_ids(row))))
-                if not in_ctx.any():
-                    continue
-                score = start[row][:, None] + end[row][None, :]
-                ok = band & in_ctx[:, None] & in_ctx[None, :]
-                score = np.where(ok, score, -np.inf)
-                s, e = np.unravel_index(int(np.argmax(score)), score.shape)
-                answers[int(i)] = contexts[i][offsets[row][s][0] : offsets[row][e][1]]
+    todo = [i for i, (q, c) in enumerate(zip(questions, contexts)) if q.strip() and c.strip()]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="qa", unit="ex")
+    results = qa(
+        ({"question": questions[i], "context": contexts[i]} for i in todo),
+        max_seq_len=max_length,
+        doc_stride=doc_stride,
+        max_answer_len=max_answer_tokens,
+    )
+    for i, r in zip(todo, results):
+        # top_k=1 gives the answer dict, or [] when no window had a span inside the context
+        answers[i] = r["answer"] if isinstance(r, dict) else ""
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return answers

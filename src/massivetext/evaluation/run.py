@@ -126,7 +126,8 @@ def _predict(task: str, model: Any, tok: Any, ex: list[Example], args: dict[str,
             [e.fields["question"] for e in ex],
             [e.fields["context"] for e in ex],
             batch_size=bs,
-            max_length=args["max_length"] or 384,
+            max_length=args["max_length"],
+            doc_stride=args["stride"],
             progress=progress,
         )
         refs = []
@@ -275,6 +276,7 @@ def evaluate_model(
         "max_new_tokens": max_new_tokens,
         "num_beams": num_beams,
         "max_length": max_length,
+        "stride": stride,
         "prefix": prefix,
         "progress": progress,
     }

@@ -16,6 +16,7 @@ from massivetext.errors import ConfigError
 from massivetext.models.base import PreTrainedModel, RMSNorm, activation, check_positions, init_weights
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import GPTConfig
+from massivetext.models.dropout import attention, dropout, dropout_add
 from massivetext.models.generation import GenerationMixin
 from massivetext.models.losses import causal_lm_loss, causal_lm_loss_from_hidden
 from massivetext.models.modeling_outputs import CausalLMOutput
@@ -71,13 +72,10 @@ class Attention(nn.Module):
             q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v, start)
-        p = self.dropout if self.training else 0.0
-        if mask is None:  # no padding: causal within the new tokens (a single new token sees everything)
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=T > 1, scale=self.scale)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scale)
-        y = self.c_proj(y.transpose(1, 2).reshape(B, T, C))
-        return F.dropout(y, self.resid_dropout, self.training) if self.resid_dropout and self.training else y
+        # no padding (mask None): causal within the new tokens (a single new token sees everything)
+        y = attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1, dropout_p=self.dropout,
+                      scale=self.scale, training=self.training)  # fmt: skip
+        return self.c_proj(y.transpose(1, 2).reshape(B, T, C))  # residual dropout: Block, fused with the add
 
 
 class MLP(nn.Module):
@@ -98,8 +96,7 @@ class MLP(nn.Module):
             h = F.silu(gate) * up
         else:
             h = self.act(h)
-        h = self.c_proj(h)
-        return F.dropout(h, self.dropout, self.training) if self.dropout and self.training else h
+        return self.c_proj(h)  # residual dropout: Block, fused with the add
 
 
 def _norm(config: GPTConfig) -> nn.Module:
@@ -117,8 +114,8 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x, rope=None, mask=None, cache=None, start: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), rope, mask, cache, start)
-        return x + self.mlp(self.ln_2(x))
+        x = dropout_add(x, self.attn(self.ln_1(x), rope, mask, cache, start), self.attn.resid_dropout, self.training)
+        return dropout_add(x, self.mlp(self.ln_2(x)), self.mlp.dropout, self.training)
 
 
 class GPTModel(nn.Module):
@@ -205,8 +202,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
             rope = t.rotary(position_ids)
         else:
             x = x + t.wpe(position_ids)
-        if t.drop and self.training:
-            x = F.dropout(x, t.drop, True)
+        x = dropout(x, t.drop, self.training)
         for block in t.h:
             if cache is None:
                 x = self._checkpointed(block, x, rope, mask)

@@ -66,19 +66,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
         need_b = bias is not None and ctx.needs_input_grad[2]
         h, w = hidden.to(compute_dtype), weight.to(compute_dtype)
         b = bias.to(compute_dtype) if bias is not None else None
-        grad_h = torch.empty_like(hidden) if need_h else None
+        # in the projection's dtype: the matmul writes it directly (cast to the input's dtype in backward)
+        grad_h = torch.empty(hidden.shape, dtype=compute_dtype, device=hidden.device) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
         grad_b = torch.zeros(vocab, dtype=torch.float32, device=weight.device) if need_b else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         step = _chunk_rows(rows, vocab)
         eps = label_smoothing
+        softmax_dtype = torch.promote_types(compute_dtype, torch.float32)  # bf16 logits: float32 softmax
         for start in range(0, rows, step):
             hc, tc = h[start : start + step], targets[start : start + step]
-            logits = (torch.addmm(b, hc, w.t()) if b is not None else hc @ w.t()).float()
+            logits = torch.addmm(b, hc, w.t()) if b is not None else hc @ w.t()
+            # log_softmax in one kernel (logsumexp + subtract would be four passes and two more (rows, V) tensors)
+            logp = torch.log_softmax(logits, dim=-1, dtype=softmax_dtype)
+            del logits
             valid = tc != IGNORE_INDEX
             safe = tc.clamp(min=0).unsqueeze(1)
-            logp = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
-            del logits
             row = -logp.gather(1, safe).squeeze(1)
             if eps:
                 row = (1.0 - eps) * row - eps * logp.mean(dim=-1)
@@ -88,14 +91,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 g.scatter_add_(1, safe, torch.full_like(safe, -(1.0 - eps), dtype=g.dtype))
                 if eps:
                     g.sub_(eps / vocab)
-                g.mul_(valid.unsqueeze(1))
                 gc = g.to(compute_dtype)
+                # ignored rows (-100) get no gradient: masked on the (rows, hidden) side, not over (rows, V)
+                keep = valid.unsqueeze(1)
                 if need_h:
-                    grad_h[start : start + step] = gc @ w
+                    torch.mm(gc, w, out=grad_h[start : start + step]).mul_(keep)
                 if need_w:
-                    grad_w.add_(gc.t() @ hc)  # float32 accumulator over the chunks
+                    grad_w.add_(gc.t() @ (hc * keep))  # float32 accumulator over the chunks
                 if need_b:
-                    grad_b.add_(g.sum(0))
+                    grad_b.add_(valid.to(g.dtype) @ g)
             del logp
         ctx.save_for_backward(grad_h, grad_w, grad_b)
         ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
@@ -105,7 +109,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_out):  # type: ignore[override]
         grad_h, grad_w, grad_b = ctx.saved_tensors
         dh, dw, db = ctx.dtypes
-        out_h = (grad_h * grad_out).to(dh) if grad_h is not None else None
+        out_h = grad_h.to(dh) * grad_out if grad_h is not None else None
         out_w = (grad_w * grad_out).to(dw) if grad_w is not None else None
         out_b = (grad_b * grad_out).to(db) if grad_b is not None else None
         return out_h, out_w, out_b, None, None, None

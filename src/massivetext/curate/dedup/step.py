@@ -23,13 +23,12 @@ class RemovalStep(GlobalStep):
 
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         workdir = self._workdir_for(ctx)
-        shard, drop = -1, np.zeros(0, np.int64)
+        shard, drop = -1, frozenset()
         for doc in docs:
             s, pos = doc.order
-            if s != shard:
-                shard, drop = s, load_removals(workdir, s)
-            i = np.searchsorted(drop, pos)
-            if i < len(drop) and drop[i] == pos:
+            if s != shard:  # a set: one hash lookup per document instead of a numpy call
+                shard, drop = s, frozenset(load_removals(workdir, s).tolist())
+            if pos in drop:
                 ctx.drop(self.name, self.reason, doc)
             else:
                 yield doc

@@ -9,6 +9,7 @@ add-one); ``chrf`` is chrF (``chrf++``: word order 2). Each also returns ``signa
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -91,11 +92,15 @@ class _SacreMetric(Metric):
     def _engine(self, cfg: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    def _stats(self, predictions: list[str], references: list[Any], cfg: dict[str, Any]) -> tuple[Any, np.ndarray]:
+    def _stats(self, predictions: list[str], references: list[Any], cfg: dict[str, Any]) -> tuple[Any, Any, np.ndarray]:
+        """The engine, its score and the per-sentence statistics: exactly the two calls sacrebleu's corpus_score
+        makes (the score from sacrebleu's own list of statistics), plus one flat copy of them into an array for the
+        bootstrap and the length buckets (about a millisecond for 3,000 sentences)."""
         engine = self._engine(cfg)
-        # the same two calls sacrebleu's corpus_score makes, keeping the per-sentence statistics for the bootstrap
-        stats = engine._extract_corpus_statistics(predictions, reference_streams(references))
-        return engine, np.asarray(stats, dtype=np.float64)
+        raw = engine._extract_corpus_statistics(predictions, reference_streams(references))
+        width = len(raw[0]) if raw else 0
+        stats = np.fromiter(itertools.chain.from_iterable(raw), np.float64, len(raw) * width).reshape(len(raw), width)
+        return engine, engine._aggregate_and_compute(raw), stats
 
     def _annotate(self, result: dict[str, Any], scored: Scored, resamples: int, seed: int | None) -> None:
         sig = scored.engine.get_signature()
@@ -149,8 +154,7 @@ class SacreBLEU(_SacreMetric):
         return _bleu_engine(cfg, cfg["smooth_method"], cfg["smooth_value"])
 
     def _score(self, predictions: list[str], references: list[Any], cfg: dict[str, Any]) -> Scored:
-        engine, stats = self._stats(predictions, references, cfg)
-        s = engine._aggregate_and_compute(stats.tolist())
+        engine, s, stats = self._stats(predictions, references, cfg)
         result = {
             "score": float(s.score),
             "counts": [int(x) for x in s.counts],
@@ -185,8 +189,7 @@ class BLEU(_SacreMetric):
         return _bleu_engine(cfg, "add-k" if cfg["smooth"] else "none", 1.0 if cfg["smooth"] else None)
 
     def _score(self, predictions: list[str], references: list[Any], cfg: dict[str, Any]) -> Scored:
-        engine, stats = self._stats(predictions, references, cfg)
-        s = engine._aggregate_and_compute(stats.tolist())
+        engine, s, stats = self._stats(predictions, references, cfg)
         result = {
             "bleu": float(s.score) / 100,
             "precisions": [float(x) / 100 for x in s.precisions],
@@ -236,8 +239,7 @@ class CHRF(_SacreMetric):
         )
 
     def _score(self, predictions: list[str], references: list[Any], cfg: dict[str, Any]) -> Scored:
-        engine, stats = self._stats(predictions, references, cfg)
-        s = engine._aggregate_and_compute(stats.tolist())
+        engine, s, stats = self._stats(predictions, references, cfg)
         result = {
             "score": float(s.score),
             "char_order": cfg["char_order"],

@@ -5,7 +5,9 @@ predictions: ``[{"id", "prediction_text"}]`` (v2 also ``"no_answer_probability"`
 references: ``[{"id", "answers": {"text": [...], "answer_start": [...]}}]``, or a string / list of strings per
 example. Normalisation (official): lower case, drop punctuation and the articles a/an/the, collapse white space.
 Each example's EM and F1 are the maxima over its gold answers. v2: an example with no gold answer is unanswerable;
-its gold is the empty string; ``no_answer_probability > no_answer_threshold`` turns the prediction into "no answer".
+its gold is the empty string; ``no_answer_probability > no_answer_threshold`` turns the prediction into "no answer";
+when every prediction has a ``no_answer_probability``, v2 also reports the official script's ``best_exact``/``best_f1``
+and the thresholds that reach them (``best_exact_thresh``/``best_f1_thresh``), as ``evaluate``'s squad_v2 does.
 """
 
 from __future__ import annotations
@@ -69,13 +71,31 @@ def _golds(r: Any, i: int) -> tuple[list[str], Any]:
     raise MassiveTextError(f"reference {i} must be answers text(s) or {{'id', 'answers': {{'text': [...]}}}}")
 
 
+def best_threshold(
+    scores: np.ndarray, na_prob: np.ndarray, has_answer: np.ndarray, answered: np.ndarray
+) -> tuple[float, float]:
+    """The official v2.0 script's ``find_best_thresh``: the score (0-100) and the no-answer threshold that maximise
+    it. Start from "no answer everywhere" (every unanswerable question right), then answer the questions in
+    increasing order of no-answer probability (stable), each adding its raw score if it has an answer, or -1 if
+    it has none and the raw prediction is not empty; the first running maximum above the start wins."""
+    order = np.argsort(na_prob, kind="stable")
+    diff = np.where(has_answer, scores, np.where(answered, -1.0, 0.0))[order]
+    start = float((~has_answer).sum())
+    running = start + np.cumsum(diff)
+    best = int(np.argmax(running)) if len(running) else 0
+    if len(running) and running[best] > start:
+        return 100.0 * float(running[best]) / len(scores), float(na_prob[order][best])
+    return 100.0 * start / len(scores), 0.0
+
+
 class _Squad(Metric):
     text_inputs = False
     v2 = False
 
     def _parse(self, predictions: list[Any], references: list[Any], threshold: float) -> np.ndarray:
-        """(n, 4) per example: EM, F1, has-answer flag, 1."""
-        rows = np.empty((len(predictions), 4))
+        """(n, 6) per example: EM, F1, has-answer flag, 1, no-answer probability (NaN if none given), whether the
+        prediction (before the threshold) is non-empty."""
+        rows = np.empty((len(predictions), 6))
         for i, (p, r) in enumerate(zip(predictions, references)):
             text, prob, pid = _pred(p, i)
             golds, rid = _golds(r, i)
@@ -87,6 +107,7 @@ class _Squad(Metric):
                 if not self.v2:
                     raise MassiveTextError(f"reference {i} has no answer (use squad_v2 for unanswerable questions)")
                 golds = [""]
+            answered = bool(text)
             if self.v2 and prob is not None and prob > threshold:
                 text = ""
             rows[i] = (
@@ -94,6 +115,8 @@ class _Squad(Metric):
                 max(f1(text, g, self.v2) for g in golds),
                 has_answer,
                 1,
+                np.nan if prob is None else prob,
+                answered,
             )
         return rows
 
@@ -131,6 +154,12 @@ class SquadV2(_Squad):
                 result[f"{name}_exact"] = 100 * em[mask].mean()
                 result[f"{name}_f1"] = 100 * f[mask].mean()
                 result[f"{name}_total"] = int(mask.sum())
+        if len(rows) and not np.isnan(rows[:, 4]).any():  # every prediction has a no-answer probability
+            raw = rows if cfg["no_answer_threshold"] >= 1.0 else self._parse(predictions, references, np.inf)
+            for key, col in (("exact", 0), ("f1", 1)):
+                result[f"best_{key}"], result[f"best_{key}_thresh"] = best_threshold(
+                    raw[:, col], raw[:, 4], raw[:, 2].astype(bool), raw[:, 5].astype(bool)
+                )
         result = {k: float(v) if isinstance(v, np.floating) else v for k, v in result.items()}
         stats = rows[:, [0, 1, 3]]
         return Scored(result, stats, mean_from_sums(["exact", "f1"], scale=100.0))
