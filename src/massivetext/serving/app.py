@@ -290,6 +290,7 @@ class GenerationRun:
         self.arrival = time.monotonic()
         self.first_token_at: float | None = None
         self.redactors: dict[int, Any] = {}
+        self._chunk_head: str | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -340,12 +341,16 @@ class GenerationRun:
         for it (``watch_disconnect``) a few times a second, also while tokens flow."""
         left = len(self.prompts)
         checked = time.monotonic()
+        queue = self.queue
         try:
             while left:
-                try:
-                    i, event = await asyncio.wait_for(self.queue.get(), timeout=0.25)
-                except asyncio.TimeoutError:
-                    event = None
+                if not watch_disconnect:  # a stream: no timer (and no task per token) needed
+                    i, event = queue.get_nowait() if not queue.empty() else await queue.get()
+                else:
+                    try:
+                        i, event = await asyncio.wait_for(queue.get(), timeout=0.25)
+                    except asyncio.TimeoutError:
+                        event = None
                 if watch_disconnect and time.monotonic() - checked >= 0.25:
                     checked = time.monotonic()
                     if await self.request.is_disconnected():
@@ -464,16 +469,19 @@ class GenerationRun:
         }
 
     def _chunk(self, choices: list[dict[str, Any]], usage: dict | None = None) -> str:
-        body = {
-            "id": self.id,
-            "object": "chat.completion.chunk" if self.chat else "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }
-        if self.include_usage:
-            body["usage"] = usage
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+        """One SSE event: ``{"id", "object", "created", "model", "choices"[, "usage"]}``. The fields that never
+        change are serialized once per request (this runs once per token per stream)."""
+        head = self._chunk_head
+        if head is None:
+            fixed = {
+                "id": self.id,
+                "object": "chat.completion.chunk" if self.chat else "text_completion",
+                "created": self.created,
+                "model": self.model,
+            }
+            head = self._chunk_head = "data: " + json.dumps(fixed, ensure_ascii=False)[:-1] + ', "choices": '
+        tail = f', "usage": {json.dumps(usage)}}}\n\n' if self.include_usage else "}\n\n"
+        return head + json.dumps(choices, ensure_ascii=False) + tail
 
     async def sse(self) -> AsyncIterator[str]:
         n = self.params.n

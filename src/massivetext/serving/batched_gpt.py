@@ -9,6 +9,8 @@ head), so every GPT switch (rotary, RMSNorm, SwiGLU, no bias) is served by the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -88,11 +90,19 @@ class BatchedGPT:
         return self._logits(h[torch.arange(len(prompts), device=self.device), last])
 
     @torch.inference_mode()
-    def decode(self, tokens: torch.Tensor, positions: torch.Tensor, kv_len: int, masked: bool) -> torch.Tensor:
+    def decode(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        kv_len: int,
+        masked: bool,
+        before_head: Callable[[], None] | None = None,
+    ) -> torch.Tensor:
         """One token for each of slots 0..B-1 (B = len(tokens)), slot b's token at ``positions[b]``; logits (B, V).
 
         ``kv_len`` is the longest filled prefix (max position + 1) and ``masked`` whether any row sits below it (the
-        engine knows both without reading the tensors). Each row attends to its own filled prefix only. Slots past
+        engine knows both without reading the tensors); ``before_head`` runs right before the LM head, the step's
+        longest kernel. Each row attends to its own filled prefix only. Slots past
         the running ones are not computed; a free slot below them runs a dummy token at position 0, which its next
         prefill overwrites."""
         t = self.model.transformer
@@ -105,7 +115,7 @@ class BatchedGPT:
         # where each row's new key/value goes in a layer's cache seen as (slots * heads * max_len, head_dim)
         where = ((self._slot_heads[:B] + positions[:, None]).view(-1), D)
         if self.lean is not None:
-            return self._lean_decode(tokens, positions, where, kv_len, mask)
+            return self._lean_decode(tokens, positions, where, kv_len, mask, before_head)
         x = t.wte(tokens)
         rope = None
         if t.rotary is not None:
@@ -123,7 +133,10 @@ class BatchedGPT:
             y = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=mask, scale=a.scale)
             x = x + a.c_proj(y.view(B, C))
             x = x + block.mlp(block.ln_2(x))
-        return self._logits(t.ln_f(x))
+        x = t.ln_f(x)
+        if before_head is not None:
+            before_head()
+        return self._logits(x)
 
     def _write(self, layer: int, where: tuple[torch.Tensor, int], k: torch.Tensor, v: torch.Tensor) -> None:
         """Each row's new key and value (B, H, D) into its slot at its position: one indexed copy each."""
@@ -131,7 +144,7 @@ class BatchedGPT:
         self.k_flat[layer].index_copy_(0, index, k.reshape(-1, D))
         self.v_flat[layer].index_copy_(0, index, v.reshape(-1, D))
 
-    def _lean_decode(self, tokens, positions, where, kv_len: int, mask) -> torch.Tensor:
+    def _lean_decode(self, tokens, positions, where, kv_len: int, mask, before_head) -> torch.Tensor:
         """``decode`` for a plain GPT-2 as bare (B, C) tensor ops: no module calls, in-place residual adds."""
         t, c = self.model.transformer, self.config
         B, H, D = tokens.shape[0], self.heads, self.head_dim
@@ -151,6 +164,8 @@ class BatchedGPT:
             h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")
             x = torch.addmm(bo, h, wo).add_(x)
         x = F.layer_norm(x, shape, t.ln_f.weight, t.ln_f.bias, eps)
+        if before_head is not None:
+            before_head()
         logits = torch.mm(x, self.model.lm_head.weight.t())
         return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
 

@@ -11,6 +11,9 @@ Each loop of the worker:
      parameters and stop rules, and sends each request its deltas. Finished sequences leave at once and their
      slots take new requests at the next loop.
 
+Events reach their sinks one step late, right before the next step's LM head (or a prefill): the consumer (the
+server's event loop) then runs while this thread computes without the GIL (see ``_deliver``).
+
 Greedy decoding picks the same tokens as ``model.generate`` whatever else is in the batch (the rows never mix).
 Sampling with a ``seed`` draws from a per-request ``torch.Generator`` exactly as ``model.generate(...,
 generator=torch.Generator().manual_seed(seed))`` does for that prompt alone: same warpers (temperature, top-k
@@ -161,6 +164,7 @@ class Engine:
         self.waiting: deque[RequestHandle] = deque()
         self.jobs: dict[Any, list[tuple[Any, Future, Callable]]] = {}
         self.held = 0  # requests admitted and not finished (waiting + running)
+        self._outbox: list[tuple[RequestHandle, EngineOutput]] = []  # events not yet handed to their sinks
         self._ids = itertools.count()
         self._cv = threading.Condition()
         self._accepting = True
@@ -281,7 +285,10 @@ class Engine:
             except Exception as e:  # a fault in the engine itself: fail what runs, keep serving
                 log.exception("engine step failed")
                 self._fail_running(e)
+            if not self.running:  # no next step to hand the events over in: now
+                self._deliver()
         self._abort_all()
+        self._deliver()
 
     def _free(self, seq: _Seq, release: bool = True) -> None:
         self.slots[seq.slot] = None
@@ -299,11 +306,20 @@ class Engine:
                 self.held -= 1
 
     def _send(self, handle: RequestHandle, event: EngineOutput) -> None:
-        try:
-            handle.sink(event)
-        except Exception:  # a broken consumer must not stop the engine
-            log.exception("request %s: sink failed", handle.id)
-            handle.cancelled = True
+        self._outbox.append((handle, event))
+
+    def _deliver(self) -> None:
+        """Hand the events made so far to their sinks. The model calls do this right before their longest kernel
+        (the LM head of the next decode step, or a prefill), so the consumer (the event loop, on another core)
+        runs while this thread computes without the GIL, instead of taking the GIL while this thread waits for it
+        between small ops: a step's tokens leave one step later, and every step gets shorter."""
+        outbox, self._outbox = self._outbox, []
+        for handle, event in outbox:
+            try:
+                handle.sink(event)
+            except Exception:  # a broken consumer must not stop the engine
+                log.exception("request %s: sink failed", handle.id)
+                handle.cancelled = True
 
     def _reap_cancelled(self) -> None:
         for seq in self.slots:
@@ -317,6 +333,8 @@ class Engine:
             self._release(h)
 
     def _run_jobs(self, jobs: dict[Any, list[tuple[Any, Future, Callable]]]) -> None:
+        if jobs:
+            self._deliver()
         for entries in jobs.values():
             items = [e[0] for e in entries]
             try:
@@ -336,6 +354,8 @@ class Engine:
                 fut.set_result(r)
 
     def _admit(self) -> None:
+        if not self.waiting:  # (read without the lock: a request queued meanwhile is admitted next loop)
+            return
         free = [i for i, s in enumerate(self.slots) if s is None]
         batch: list[tuple[RequestHandle, list[int]]] = []
         budget = self.cfg.max_prefill_tokens
@@ -383,6 +403,7 @@ class Engine:
                 prompts.append(h.prompt)
                 slots.append(slot)
                 rows.append((h, i, slot))
+        self._deliver()
         logits = self.runner.prefill(prompts, slots)
         seqs = []
         for h, i, slot in rows:
@@ -398,7 +419,7 @@ class Engine:
         pos = self.positions[:hi]
         kv_len = max(pos) + 1
         positions = torch.tensor(pos, dtype=torch.long, device=self.tokens.device)
-        logits = self.runner.decode(self.tokens[:hi], positions, kv_len, min(pos) < kv_len - 1)
+        logits = self.runner.decode(self.tokens[:hi], positions, kv_len, min(pos) < kv_len - 1, self._deliver)
         seqs = [s for s in self.slots[:hi] if s is not None]
         if len(seqs) != hi:
             logits = logits[torch.tensor([s.slot for s in seqs], device=logits.device)]
