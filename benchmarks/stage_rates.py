@@ -73,7 +73,9 @@ def main() -> None:
         total += ch
         print(f"{name:22s} {r:10.2f} {ch:24,.0f}")
     nodes = total / 24 / args.cores_per_node
-    print(f"{'all stages':22s} {'':10s} {total:24,.0f}  -> {nodes:,.0f} nodes of {args.cores_per_node} cores for one day")
+    print(
+        f"{'all stages':22s} {'':10s} {total:24,.0f}  -> {nodes:,.0f} nodes of {args.cores_per_node} cores for one day"
+    )
     print(f"peak RSS of this process: {peak_mb():.0f} MB")
     print(json.dumps({"mb": mb, "docs": len(docs), "rates_mb_s": rates}))
 

@@ -236,8 +236,14 @@ def train_sft(work: Path, init: Path, out: Path, sets: list[str]) -> float:
 
     t = time.perf_counter()
     argv = ["train", str(HERE / "sft.yaml")]
-    for s in [f"model={init}", f"tokenizer={init}", f"args.output_dir={out}",
-              f"data.files.train={work}/data/train.jsonl", f"data.files.eval={work}/data/validation.jsonl", *sets]:
+    for s in [
+        f"model={init}",
+        f"tokenizer={init}",
+        f"args.output_dir={out}",
+        f"data.files.train={work}/data/train.jsonl",
+        f"data.files.eval={work}/data/validation.jsonl",
+        *sets,
+    ]:
         argv += ["--set", s]  # fmt: skip
     code = main(argv)
     if code != 0:
@@ -323,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes,
         "loss_per_assistant_token": losses,
         "first_reply": {"n": len(refs), "rougeL": rouge, "exact_match": exact},
-        "examples": [{"user": c[0]["content"], "reference": r, **{k: v[i] for k, v in generated.items()}}
-                     for i, (c, r) in enumerate(zip(test[:12], refs))],  # fmt: skip
+        "examples": [
+            {"user": c[0]["content"], "reference": r, **{k: v[i] for k, v in generated.items()}}
+            for i, (c, r) in enumerate(zip(test[:12], refs))
+        ],  # fmt: skip
         "seconds": times,
     }
     (work / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
