@@ -30,35 +30,43 @@ def now() -> float:
 
 @dataclass
 class WallClockSchedule:
-    """Learning-rate multiplier: linear warmup, then the peak until ``plan_decay`` fixes the decay's start and
-    length; from then on exactly ``lr_scheduler_type="warmup_stable_decay"`` with those step counts."""
+    """Learning-rate multiplier: linear warmup, then the peak until ``start_decay``; from then on a decay whose
+    progress at each step is the share of the decay's time already spent (``advance``), so it ends at the deadline
+    however the machine's speed changes during it. A decay fixed in steps when it starts ended a run 20% early when
+    a concurrent test suite finished during it (the steps planned at 1.31 s went at 0.25 s). The progress of every
+    step is kept: ``lr_scheduler_type="warmup_stable_decay"`` with ``decay_progress`` replays the same rates."""
 
     warmup: int
     min_ratio: float = 0.0
     decay_type: str = "1-sqrt"
-    stable: int | None = None  # None until the decay is planned
-    decay: int = 0
+    stable: int | None = None  # None until the decay starts
+    progress: list[float] = field(default_factory=list)  # the decay's progress at each of its steps
 
     def __call__(self, step: int) -> float:
         if self.stable is None:
             return min(1.0, step / max(1, self.warmup))
         return self._fn(step)
 
-    def plan_decay(self, start: int, steps: int) -> None:
-        """Begin the decay at optimizer step ``start`` and reach ``min_ratio`` after ``steps`` more."""
+    def start_decay(self, start: int) -> None:
+        """The decay begins at optimizer step ``start`` (its first step has progress 0, the peak rate)."""
         self.warmup = min(self.warmup, start)  # a budget too small to finish the warmup decays from where it is
-        self.stable, self.decay = start - self.warmup, max(1, steps)
-        self._fn = wsd_multiplier(warmup=self.warmup, stable=self.stable, decay=self.decay,
-                                  min_ratio=self.min_ratio, decay_type=self.decay_type)  # fmt: skip
+        self.stable, self.progress = start - self.warmup, [0.0]
+        self._fn = wsd_multiplier(warmup=self.warmup, stable=self.stable, decay=1, min_ratio=self.min_ratio,
+                                  decay_type=self.decay_type, progress=self.progress)  # fmt: skip
 
-    def end(self) -> int:
-        """The step at which the planned decay is over."""
-        return self.warmup + (self.stable or 0) + self.decay
+    def advance(self, fraction: float) -> None:
+        """Add a decay step whose progress is ``fraction`` of the decay's time (never backwards, at most 1; rounded
+        so that ``train.yaml`` holds exactly the values trained with)."""
+        self.progress.append(round(min(1.0, max(self.progress[-1], fraction)), 6))
+
+    @property
+    def decay(self) -> int:
+        return len(self.progress)
 
     def scheduler_kwargs(self) -> dict[str, Any]:
         """``lr_scheduler_kwargs`` that make the Trainer follow the same schedule (for ``train.yaml``)."""
         return {"num_stable_steps": self.stable, "num_decay_steps": self.decay, "min_lr_ratio": self.min_ratio,
-                "decay_type": self.decay_type}  # fmt: skip
+                "decay_type": self.decay_type, "decay_progress": list(self.progress)}  # fmt: skip
 
 
 @dataclass
@@ -117,21 +125,23 @@ class TimeBudget(mt.TrainerCallback):
         end = self.training_end()
         step = state.global_step
         sps = self.seconds_per_step()
-        # plan at the last step end before the decay point (with slow steps, the step after may be well past it)
-        if self.decay_planned_at is None and end - now - sps <= self.decay_fraction * (end - self.started):
-            steps = int((end - now) / sps)
-            self.schedule.plan_decay(step, steps)
-            self.decay_planned_at = now
-            sched = self.trainer.lr_scheduler
-            sched.last_epoch -= 1  # the rate of the coming step was set before the plan: set it again under the plan
-            sched.step()
-            print(f"  decay: {self.schedule.decay} steps from step {step} "
-                  f"({self.seconds_per_step():.2f} s/step, {end - now:.0f} s left)", flush=True)  # fmt: skip
-        planned_end = None if self.decay_planned_at is None else self.schedule.end()
-        if planned_end is not None and step >= planned_end:
-            control.should_training_stop, self.stopped_by = True, "schedule"
-        elif now >= end:  # slowed down during the decay: the deadline wins over the last decay steps
+        decaying = self.decay_planned_at is not None
+        if now >= end:  # a step that overran the deadline (a slowdown the median has not caught up with yet)
             control.should_training_stop, self.stopped_by = True, "deadline"
+        elif decaying and now + sps >= end:  # no room for another step: the decay is over
+            control.should_training_stop, self.stopped_by = True, "schedule"
+        elif not decaying and end - now - sps <= self.decay_fraction * (end - self.started):
+            # the last step end before the decay point (with slow steps, the step after may be well past it)
+            self.schedule.start_decay(step)
+            self.decay_planned_at = now
+            print(f"  decay: from step {step}, {end - now:.0f} s left (~{int((end - now) / sps)} steps at "
+                  f"{sps:.2f} s/step), its progress read from the clock", flush=True)  # fmt: skip
+        elif decaying:
+            self.schedule.advance((now - self.decay_planned_at) / max(1e-9, end - self.decay_planned_at))
+        if not control.should_training_stop and self.decay_planned_at is not None:
+            sched = self.trainer.lr_scheduler
+            sched.last_epoch -= 1  # the coming step's rate was set before its progress was known: set it again
+            sched.step()
         if now - self._last_report >= self.report_every_s:
             self._last_report = now
             print(f"  step {step}: {now - self.started:.0f} s trained, {max(0.0, end - now):.0f} s to go, "

@@ -7,6 +7,7 @@ The multipliers are `functools.partial`s of module functions, so a scheduler sta
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import torch
@@ -38,17 +39,29 @@ def _constant(step: int, *, warmup: int) -> float:
 
 
 def _wsd(
-    step: int, *, warmup: int, stable: int, decay: int, min_ratio: float = 0.0, decay_type: str = "cosine"
+    step: int,
+    *,
+    warmup: int,
+    stable: int,
+    decay: int,
+    min_ratio: float = 0.0,
+    decay_type: str = "cosine",
+    progress: Sequence[float] | None = None,
 ) -> float:
     """Warmup-stable-decay (transformers' ``warmup_stable_decay``): linear warmup, a flat peak, then a decay of
     ``decay`` steps to ``min_ratio``. A run cut short before its decay can still be finished by starting the decay
-    then, which is why a wall-clock budget uses it (Hägele et al. 2024)."""
+    then, which is why a wall-clock budget uses it (Hägele et al. 2024). ``progress`` (MassiveText's extension)
+    gives the decay's progress at each of its steps instead of ``i / decay``: a decay driven by the wall clock
+    (the quickstart) records it so that ``massivetext train`` replays the same rates step for step."""
+    if progress is not None:
+        decay = len(progress)
     if step < warmup:
         return max(0.0, (step / max(1, warmup)) * (1.0 - min_ratio) + min_ratio)
     if step < warmup + stable:
         return 1.0
     if step < warmup + stable + decay:
-        progress = (step - warmup - stable) / max(1, decay)
+        i = step - warmup - stable
+        progress = progress[i] if progress is not None else i / max(1, decay)
         if decay_type == "linear":
             factor = 1.0 - progress
         elif decay_type == "cosine":
@@ -67,8 +80,10 @@ def wsd_multiplier(
     stable: int | None = None,
     min_ratio: float = 0.0,
     decay_type: str = "cosine",
+    progress: Sequence[float] | None = None,
 ) -> partial:
-    """The multiplier of a warmup-stable-decay schedule; ``stable`` defaults to what ``total`` leaves."""
+    """The multiplier of a warmup-stable-decay schedule; ``stable`` defaults to what ``total`` leaves; ``progress``
+    (one value in [0, 1] per decay step, the list may grow while training) replaces the even spacing of the decay."""
     if decay_type not in ("linear", "cosine", "1-sqrt"):
         raise ConfigError(f"warmup_stable_decay: decay_type must be linear, cosine or 1-sqrt, got {decay_type!r}")
     if stable is None:
@@ -77,7 +92,12 @@ def wsd_multiplier(
         stable = total - warmup - decay
     if decay < 0 or stable < 0:
         raise ConfigError(f"warmup_stable_decay: {warmup} warmup + {decay} decay steps do not fit in {total} steps")
-    return partial(_wsd, warmup=warmup, stable=stable, decay=decay, min_ratio=float(min_ratio), decay_type=decay_type)
+    if progress is not None and (decay != len(progress) or any(not 0.0 <= p <= 1.0 for p in progress)):
+        raise ConfigError(
+            f"warmup_stable_decay: decay_progress needs num_decay_steps ({decay}) values in [0, 1], got {len(progress)}"
+        )
+    return partial(_wsd, warmup=warmup, stable=stable, decay=decay, min_ratio=float(min_ratio),
+                   decay_type=decay_type, progress=progress)  # fmt: skip
 
 
 def get_scheduler(
@@ -88,7 +108,8 @@ def get_scheduler(
     scheduler_kwargs: dict | None = None,
 ) -> LambdaLR:
     """A `LambdaLR` for `name` (linear, cosine, cosine_with_min_lr, constant, constant_with_warmup,
-    warmup_stable_decay: ``scheduler_kwargs`` num_decay_steps, num_stable_steps, min_lr_ratio, decay_type)."""
+    warmup_stable_decay: ``scheduler_kwargs`` num_decay_steps, num_stable_steps, min_lr_ratio, decay_type and
+    MassiveText's decay_progress)."""
     kw = dict(scheduler_kwargs or {})
     if name == "linear":
         fn = partial(_linear, warmup=num_warmup_steps, total=num_training_steps)
@@ -111,7 +132,7 @@ def get_scheduler(
         fn = wsd_multiplier(
             warmup=num_warmup_steps, decay=int(kw["num_decay_steps"]), total=num_training_steps,
             stable=kw.get("num_stable_steps"), min_ratio=kw.get("min_lr_ratio", 0.0),
-            decay_type=kw.get("decay_type", "cosine"),
+            decay_type=kw.get("decay_type", "cosine"), progress=kw.get("decay_progress"),
         )  # fmt: skip
     else:
         raise ConfigError(f"unknown lr_scheduler_type {name!r}")
