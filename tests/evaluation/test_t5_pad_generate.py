@@ -7,6 +7,7 @@ dropout 0.1) and ``generate`` does not switch it to eval, so its greedy output w
 mode the two agree; nothing is wrong in MassiveText's generation."""
 
 import torch
+from eval_t5_helpers import tiny_corpus, tiny_t5_config, tiny_tokenizer
 
 import massivetext as mt
 from peers import require
@@ -15,22 +16,10 @@ transformers = require("transformers")
 
 
 def test_t5_greedy_with_pad_ids_equals_transformers(tmp_path):
-    words = "a small red house by the river and a big blue tree on the hill".split()
-    corpus = [" ".join(words[i % 9 : i % 9 + 3 + i % 4]) for i in range(40)]
-    tok = mt.train_tokenizer(corpus, vocab_size=280)
+    corpus = tiny_corpus()
+    tok = tiny_tokenizer(corpus)
     torch.manual_seed(0)
-    cfg = transformers.T5Config(
-        d_model=32,
-        d_kv=8,
-        num_heads=2,
-        num_layers=1,
-        d_ff=48,
-        vocab_size=len(tok),
-        relative_attention_num_buckets=8,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=len(tok) - 1,
-        decoder_start_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_t5_config(tok)
     hf = transformers.T5ForConditionalGeneration(cfg)
     assert hf.training  # the trap: built from a config, it would generate through dropout
     hf.eval().save_pretrained(tmp_path)

@@ -5,6 +5,7 @@ import datasets
 import pytest
 import sacrebleu
 import torch
+from eval_t5_helpers import tiny_corpus, tiny_t5_config, tiny_tokenizer
 
 import massivetext as mt
 from massivetext.training.arguments import TrainingArguments
@@ -16,23 +17,11 @@ transformers = require("transformers")
 
 def test_predict_with_generate_bleu_equals_by_hand(tmp_path):
     torch.manual_seed(0)
-    words = "a small red house by the river and a big blue tree on the hill".split()
-    corpus = [" ".join(words[i % 9 : i % 9 + 3 + i % 4]) for i in range(40)]
-    tok = mt.train_tokenizer(corpus, vocab_size=280)
+    corpus = tiny_corpus()
+    tok = tiny_tokenizer(corpus)
     # seed 6: a random T5 that writes words, not only the pad id, so BLEU is neither 0 nor 100
     torch.manual_seed(6)
-    cfg = transformers.T5Config(
-        d_model=32,
-        d_kv=8,
-        num_heads=2,
-        num_layers=1,
-        d_ff=48,
-        vocab_size=len(tok),
-        relative_attention_num_buckets=8,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=len(tok) - 1,
-        decoder_start_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_t5_config(tok)
     # a rare end token: the random model writes max_length tokens instead of stopping at once (empty outputs)
     transformers.T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "t5")
     model = mt.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "t5").eval()
