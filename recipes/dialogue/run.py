@@ -38,6 +38,10 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from seq2seq_recipe import log, write_jsonl  # noqa: E402  (the recipes' shared helpers)
+
 TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'assistant' %}"
@@ -51,17 +55,6 @@ SOUNDS = {"cat": "meow", "dog": "woof", "cow": "moo", "duck": "quack", "sheep": 
           "lion": "roar", "frog": "ribbit", "bee": "buzz", "horse": "neigh", "snake": "hiss", "mouse": "squeak"}  # fmt: skip
 ASKS = ("what does the {} say?", "tell me what a {} says.", "i heard a {} today. what does it say?",
         "which sound does a {} make?")  # fmt: skip
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def write_jsonl(path: Path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 def planted_conversations(n: int, seed: int) -> list[list[dict[str, str]]]:
