@@ -171,6 +171,7 @@ def run_variant(
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
+    first_step_s = step_ends[0] - t0 if step_ends else float("nan")  # includes compiling, when compiled
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()  # training's, before eval
     train_mb = (_rss_mb() - rss_before) if device == "cpu" else None
     deltas = [b - a for a, b in zip(step_ends, step_ends[1:])][warmup:]
@@ -188,6 +189,7 @@ def run_variant(
         "loss_last10": losses[-1],
         "val_loss": ppl["loss"],
         "wall_s": wall,
+        "first_step_s": first_step_s,
         "steps": steps,
     }
 
@@ -201,6 +203,7 @@ def main() -> None:
     p.add_argument("--workdir", default=os.environ.get("MT_BENCH_DIR", "/tmp/mt_bench_train"))
     p.add_argument("--docs", type=int, default=None, help="first N stdlib documents only (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=1, help="run the variant list this many times, interleaved")
     p.add_argument("--val-batches", type=int, default=None, help="validation batches of 8 (default: the whole split)")
     p.add_argument("--run", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
     a = p.parse_args()
@@ -216,7 +219,8 @@ def main() -> None:
     print(f"# shards: {shards} ({json.dumps({k: v.get('tokens') for k, v in index['splits'].items()})} tokens)")
     print(f"# {a.steps} steps x batch {BATCH} x {SEQ} tokens, device {a.device}, threads {os.cpu_count()}, {HPARAMS}")
     results = []
-    for name in a.variants.split(","):
+    names = a.variants.split(",")
+    for round_, name in ((r, n) for r in range(a.rounds) for n in names):  # rounds interleaved: hf, mt, hf, mt...
         cmd = [sys.executable, __file__, "--run", name, "--steps", str(a.steps), "--warmup", str(a.warmup),
                "--device", a.device, "--workdir", str(workdir), "--seed", str(a.seed)]  # fmt: skip
         cmd += ["--val-batches", str(a.val_batches)] if a.val_batches else []
@@ -225,20 +229,33 @@ def main() -> None:
         if line is None:
             print(f"{name}: FAILED\n{out.stderr[-2000:]}")
             continue
-        r = json.loads(line[7:])
+        r = {**json.loads(line[7:]), "round": round_}
         results.append(r)
         mem = f"peak {r['peak_mb']:.0f} MB" + (f" (train +{r['train_mb']:.0f} MB)" if r["train_mb"] is not None else "")
         mfu = f"  MFU {100 * r['mfu']:.1f}%" if r.get("mfu") else ""
-        print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
-              f"  val {r['val_loss']:.3f}  wall {r['wall_s']:.0f}s", flush=True)  # fmt: skip
+        tag = f"{name}#{round_ + 1}" if a.rounds > 1 else name
+        print(f"{tag:22s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
+              f"  val {r['val_loss']:.3f}  first step {r['first_step_s']:.1f}s  wall {r['wall_s']:.0f}s",
+              flush=True)  # fmt: skip
     # every MassiveText variant against every transformers one of the same model size and vocabulary
     size = lambda v: tuple(t in v for t in ("v50k", "124m"))  # noqa: E731
+    same_round = lambda r, b: a.rounds == 1 or r["round"] == b["round"]  # noqa: E731
     for r in (r for r in results if r["variant"].startswith("mt")):
-        for base in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])):
+        for base in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])
+                     and same_round(r, b)):  # fmt: skip
             print(f"{r['variant']:22s} vs {base['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
                   f"peak memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
                   f"val {r['val_loss'] - base['val_loss']:+.4f} ({r['val_loss']:.4f} vs {base['val_loss']:.4f}, "
                   f"{r['val_tokens']} tokens, step {r['steps']})", flush=True)  # fmt: skip
+    if a.rounds > 1:  # each pair's speed ratio per round (same round = closest in time), then its spread
+        pairs: dict[tuple[str, str], list[float]] = {}
+        for r in (r for r in results if r["variant"].startswith("mt")):
+            for b in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])
+                      and r["round"] == b["round"]):  # fmt: skip
+                pairs.setdefault((r["variant"], b["variant"]), []).append(r["tokens_per_s"] / b["tokens_per_s"])
+        for (m, h), ratios in pairs.items():
+            print(f"{m:22s} vs {h:22s} speed over {len(ratios)} rounds: median x{statistics.median(ratios):.2f}, "
+                  f"min x{min(ratios):.2f}, max x{max(ratios):.2f}", flush=True)  # fmt: skip
     full = {r["variant"].replace("_fulllogits", ""): r for r in results if "fulllogits" in r["variant"]}
     for r in results:  # the chunked loss against the full logits, same model, same process setup
         if r["variant"] in full:
