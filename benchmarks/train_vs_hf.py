@@ -14,7 +14,8 @@ mt_bf16 (autocast bf16), mt_compile (torch.compile), mt_bf16_compile; add `_nodr
 The hf/mt variants above force bf16 and torch_compile (True or False) and set the benchmark's hyper-parameters.
 `hf_defaults` / `mt_defaults`: each Trainer constructed with only output_dir, max_steps and the batch size (what a
 user gets untouched: MassiveText's bf16="auto", torch_compile="auto", its chunked loss); `_bf16` / `_compile` on a
-defaults variant add just that flag (`mt_defaults_bf16_nodrop`: MassiveText's best CPU settings, see the README).
+defaults variant add just that flag (`mt_defaults_bf16_compile_nodrop`: MassiveText's best CPU settings, bf16 autocast,
+torch.compile and dropout 0, see the README; `mt_defaults_bf16_nodrop` the same eager).
 Both sides start from the same initial checkpoint (transformers' GPT-2 init under the seed, saved once) and read the
 windows in the same order (TokenShards' seeded order; transformers' Trainer is given a sequential sampler over it).
 `_v50k`: the same model with a 50,257-word vocabulary (GPT-2's; the data's ids stay < 8,192), where the logits are
@@ -29,13 +30,20 @@ context 1,024 (vocabulary 50,257) and the line shows MFU against the device's bf
     python benchmarks/train_vs_hf.py --device cuda --steps 300 \
         --variants hf_defaults_nodrop_124m,mt_defaults_nodrop_124m,hf_bf16_nodrop_124m,mt_bf16_compile_nodrop_124m
 Measured: median tokens/s over steps after warm-up (time between consecutive step ends, so data loading, forward,
-backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory when training ends, the
+backward, optimizer and logging all count; the compile is in the first step, whose time is printed apart: steady-state
+speed, as torch.compile's cost is paid once per run and cached on disk for the next), peak RSS of the process (CPU) or peak CUDA memory when training ends, the
 mean train loss of the last 10 steps as each trainer logs it, and the validation loss of both final models computed
 by the same code in float32 (`massivetext.perplexity` over the whole validation split, or `--val-batches`). Every
 MassiveText variant is printed against every transformers variant of the same size. Validation loss at step 200
 against transformers, at the defaults (about 5 minutes on 2 quiet cores):
 
     python benchmarks/train_vs_hf.py --steps 200 --variants hf_defaults,mt_defaults
+
+Best settings against transformers' defaults, interleaved rounds (hf, mt, hf, mt, ...) so that a drift of the
+machine shows as a spread of the per-round ratios rather than a bias:
+
+    python benchmarks/train_vs_hf.py --steps 50 --rounds 3 --val-batches 8 \
+        --variants hf_defaults,mt_defaults_bf16_compile_nodrop
 """
 
 from __future__ import annotations
