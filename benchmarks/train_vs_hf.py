@@ -242,7 +242,7 @@ def main() -> None:
         mem = f"peak {r['peak_mb']:.0f} MB" + (f" (train +{r['train_mb']:.0f} MB)" if r["train_mb"] is not None else "")
         mfu = f"  MFU {100 * r['mfu']:.1f}%" if r.get("mfu") else ""
         tag = f"{name}#{round_ + 1}" if a.rounds > 1 else name
-        print(f"{tag:22s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
+        print(f"{tag:33s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
               f"  val {r['val_loss']:.3f}  first step {r['first_step_s']:.1f}s  wall {r['wall_s']:.0f}s",
               flush=True)  # fmt: skip
     # every MassiveText variant against every transformers one of the same model size and vocabulary
@@ -251,7 +251,7 @@ def main() -> None:
     for r in (r for r in results if r["variant"].startswith("mt")):
         for base in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])
                      and same_round(r, b)):  # fmt: skip
-            print(f"{r['variant']:22s} vs {base['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
+            print(f"{r['variant']:31s} vs {base['variant']:18s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
                   f"peak memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
                   f"val {r['val_loss'] - base['val_loss']:+.4f} ({r['val_loss']:.4f} vs {base['val_loss']:.4f}, "
                   f"{r['val_tokens']} tokens, step {r['steps']})", flush=True)  # fmt: skip
@@ -262,7 +262,7 @@ def main() -> None:
                       and r["round"] == b["round"]):  # fmt: skip
                 pairs.setdefault((r["variant"], b["variant"]), []).append(r["tokens_per_s"] / b["tokens_per_s"])
         for (m, h), ratios in pairs.items():
-            print(f"{m:22s} vs {h:22s} speed over {len(ratios)} rounds: median x{statistics.median(ratios):.2f}, "
+            print(f"{m:31s} vs {h:18s} speed over {len(ratios)} rounds: median x{statistics.median(ratios):.2f}, "
                   f"min x{min(ratios):.2f}, max x{max(ratios):.2f}", flush=True)  # fmt: skip
     full = {r["variant"].replace("_fulllogits", ""): r for r in results if "fulllogits" in r["variant"]}
     for r in results:  # the chunked loss against the full logits, same model, same process setup
