@@ -177,3 +177,15 @@ def test_scored_last_block_on_off_equal_exact_loop(gpt, last_block_scored_only):
     assert count.tolist() == [len(s) - 1 for s in seqs]
     expected = [exact_loop(hf, s, 64, 20) for s in seqs]
     assert np.exp(nll / count) == pytest.approx(expected, rel=1e-5)
+
+
+def test_bfloat16_option_is_close_not_exact(gpt):
+    """dtype="bfloat16" really computes in bfloat16 (the result moves) and stays near the float32 perplexity."""
+    _, ours, _ = gpt
+    ids = np.random.default_rng(11).integers(0, 97, 500)
+    exact = sliding_window_perplexity(ours, ids, max_length=64, stride=32)["perplexity"]
+    assert sliding_window_perplexity(ours, ids, max_length=64, stride=32, dtype="float32")["perplexity"] == exact
+    low = sliding_window_perplexity(ours, ids, max_length=64, stride=32, dtype="bfloat16")["perplexity"]
+    assert low != exact and low == pytest.approx(exact, rel=1e-2)
+    with pytest.raises(mt.MassiveTextError, match="dtype must be"):
+        sliding_window_perplexity(ours, ids, max_length=64, stride=32, dtype="int8")
