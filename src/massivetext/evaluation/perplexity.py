@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 from massivetext.errors import ConfigError
 from massivetext.evaluation.scored_forward import split_lm_head, token_nll
+from massivetext.training.collators import DataCollatorForLanguageModeling
+from massivetext.training.data import count_items
 
 __all__ = [
     "perplexity",
@@ -28,8 +30,6 @@ __all__ = [
     "token_nll",
     "token_stream",
 ]
-from massivetext.training.collators import DataCollatorForLanguageModeling
-from massivetext.training.data import count_items
 
 
 def perplexity(
@@ -95,9 +95,9 @@ def perplexity(
 # (only a target). Only the positions that predict a scored token reach the output layer (the body's hidden states
 # of those rows, or `logits_to_keep` for a model that cannot be split), and for MassiveText's GPT only they run
 # the last block past its keys and values (see `scored_forward.py`), where the guide runs all `max_length`
-# positions through every layer and computes their logits and full log-softmax. The guide multiplies each window's mean loss by (valid labels - 1), one
-# fewer than the tokens it predicts after the first window; this code counts every predicted token once, which is
-# exact (the two agree to ~1e-6 relative on long texts).
+# positions through every layer and computes their logits and full log-softmax. The guide multiplies each window's
+# mean loss by (valid labels - 1), one fewer than the tokens it predicts after the first window; this code counts
+# every predicted token once, which is exact (the two agree to ~1e-6 relative on long texts).
 # ---------------------------------------------------------------------------------------------------------------------
 
 
