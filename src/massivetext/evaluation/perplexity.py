@@ -171,8 +171,9 @@ def sliding_window_nll(
     table = table[table[:, 2] - table[:, 1] > 1] if len(table) else table  # a 1-token window predicts nothing
     # a window's input is [begin, end - 1) (its last token is only a target) and its hidden states from position
     # first - begin - 1 on predict scored tokens: batches share input length (longest first) and, within a length,
-    # that first scored position
-    order = np.lexsort((table[:, 3] - table[:, 1], -(table[:, 2] - table[:, 1])))
+    # that first scored position (latest first: a sequence's first window, which scores from position 1, joins
+    # the batch of leftovers rather than making a full batch run its last block for every position)
+    order = np.lexsort((-(table[:, 3] - table[:, 1]), -(table[:, 2] - table[:, 1])))
     table = table[order]
     nll = np.zeros(len(seqs))
     count = np.zeros(len(seqs), dtype=np.int64)
