@@ -29,7 +29,13 @@ def pipes(gpt2_dir):
         # left pads are no tokens: n-grams and the penalty must skip them (one prompt at a time has none)
         {"max_new_tokens": 8, "do_sample": False, "no_repeat_ngram_size": 1},
         {"max_new_tokens": 8, "num_beams": 3, "do_sample": False, "no_repeat_ngram_size": 1},
-        {"max_new_tokens": 10, "num_beams": 2, "num_return_sequences": 2, "do_sample": False, "no_repeat_ngram_size": 3},
+        {
+            "max_new_tokens": 10,
+            "num_beams": 2,
+            "num_return_sequences": 2,
+            "do_sample": False,
+            "no_repeat_ngram_size": 3,
+        },
         {"max_new_tokens": 8, "num_beams": 3, "do_sample": False, "repetition_penalty": 1.5},
     ],
 )
