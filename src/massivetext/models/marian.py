@@ -16,7 +16,7 @@ from massivetext.models.base import activation, check_positions, init_weights
 from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import MarianConfig
 from massivetext.models.fast_linear import linear
-from massivetext.models.seq2seq import EncoderDecoderLM
+from massivetext.models.seq2seq import EncoderDecoderLM, attend
 
 
 def sinusoids(n_pos: int, dim: int) -> torch.Tensor:
@@ -65,7 +65,7 @@ class Attention(nn.Module):
         else:
             k, v = kv
         p = self.p if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal and mask is None)
+        y = attend(q, k, v, mask, causal and mask is None, p)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -190,9 +190,9 @@ class MarianMTModel(EncoderDecoderLM):
         if max_len > c.max_position_embeddings:
             raise ConfigError(f"{max_len} decoder positions exceed max_position_embeddings={c.max_position_embeddings}")
         state = self._encode_for_generation(input_ids, attention_mask, expand)
-        enc, heads = state.pop("encoder_states"), c.decoder_attention_heads
+        heads, k = c.decoder_attention_heads, state["cross_kv"][0][0]
         state["cache"] = BeamKVCache(
-            c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype, enc.device
+            c.decoder_layers, state["rows"], heads, max_len, c.d_model // heads, k.dtype, k.device
         )
         return state
 
