@@ -57,16 +57,16 @@ class Attention(nn.Module):
 
     def forward(self, x, mask=None, causal=False, kv=None, cache=None, layer=0, start=0) -> torch.Tensor:
         B, T, C = x.shape
-        q = self.split(self.q_proj(x))
+        q = self.split(linear(x, self.q_proj))
         if kv is None:
-            k, v = self.split(self.k_proj(x)), self.split(self.v_proj(x))
+            k, v = self.split(linear(x, self.k_proj)), self.split(linear(x, self.v_proj))
             if cache is not None:
                 k, v = cache.update(layer, k, v, start)
         else:
             k, v = kv
         p = self.p if self.training else 0.0
         y = attend(q, k, v, mask, causal and mask is None, p)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, C))
+        return linear(y.transpose(1, 2).reshape(B, T, C), self.out_proj)
 
 
 class Layer(nn.Module):
@@ -96,9 +96,9 @@ class Layer(nn.Module):
         if self.decoder:
             if cross_kv is None:
                 a = self.encoder_attn
-                cross_kv = (a.split(a.k_proj(enc)), a.split(a.v_proj(enc)))
+                cross_kv = (a.split(linear(enc, a.k_proj)), a.split(linear(enc, a.v_proj)))
             x = self.encoder_attn_layer_norm(x + self._drop(self.encoder_attn(x, cross_mask, kv=cross_kv), self.p))
-        h = self.fc2(self._drop(self.act(self.fc1(x)), self.act_p))
+        h = linear(self._drop(self.act(linear(x, self.fc1)), self.act_p), self.fc2)
         x = self.final_layer_norm(x + self._drop(h, self.p))
         if x.dtype == torch.float16:
             m = torch.finfo(torch.float16).max - 1000
@@ -182,7 +182,7 @@ class MarianMTModel(EncoderDecoderLM):
 
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         attentions = [layer.encoder_attn for layer in self.model.decoder.layers]
-        return [(a.split(a.k_proj(enc)), a.split(a.v_proj(enc))) for a in attentions]
+        return [(a.split(linear(enc, a.k_proj)), a.split(linear(enc, a.v_proj))) for a in attentions]
 
     # ---- generation hooks -----------------------------------------------------------------------------------------
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int) -> dict[str, Any]:
