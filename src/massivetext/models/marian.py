@@ -198,8 +198,9 @@ class MarianMTModel(EncoderDecoderLM):
 
     def _gen_step(self, tokens, state, start: int, position_ids=None, key_mask=None) -> torch.Tensor:
         st = self.model.decoder
-        x = self._embed(tokens, st, start)
+        cache = state["cache"]
+        x = cache.to_physical(self._embed(tokens, st, start))  # rows in the cache's order (see BeamKVCache)
         causal = tokens.shape[1] > 1  # the first step may hold several tokens; later steps see the whole cache
         for i, layer in enumerate(st.layers):
-            x = layer(x, None, causal, state["cross_mask"], None, state["cross_kv"][i], state["cache"], i, start)
-        return self.head(x[:, -1])
+            x = layer(x, None, causal, state["cross_mask"], None, state["cross_kv"][i], cache, i, start)
+        return self.head(cache.to_beams(x[:, -1]))

@@ -92,9 +92,9 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
         drops finished inputs (a shorter index: each remaining input's rows point into that input's old rows)."""
         cache = state["cache"]
         rows = cache.buf.shape[2]
-        cache.reorder(index)
+        per_input = rows // state["cross_kv"][0][0].shape[0]
+        cache.reorder(index, per_input)
         if index.numel() != rows:
-            per_input = rows // state["cross_kv"][0][0].shape[0]
             inputs = index[::per_input] // per_input
             state["cross_kv"] = [(k.index_select(0, inputs), v.index_select(0, inputs)) for k, v in state["cross_kv"]]
             if state["cross_mask"] is not None:

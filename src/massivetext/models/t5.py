@@ -259,9 +259,10 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
 
     def _gen_step(self, tokens, state, start: int, position_ids=None, key_mask=None) -> torch.Tensor:
         st = self.decoder
-        x = self.shared(tokens)
+        cache = state["cache"]
+        x = cache.to_physical(self.shared(tokens))  # rows in the cache's order (see BeamKVCache)
         end = start + tokens.shape[1]
         mask = state["bias"][:, :, start:end, :end]
         for i, blk in enumerate(st.block):
-            x = blk(x, mask, state["cross_mask"], None, state["cross_kv"][i], state["cache"], i, start)
-        return self.head(st.final_layer_norm(x[:, -1]))
+            x = blk(x, mask, state["cross_mask"], None, state["cross_kv"][i], cache, i, start)
+        return self.head(st.final_layer_norm(cache.to_beams(x[:, -1])))
