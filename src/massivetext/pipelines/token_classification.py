@@ -58,7 +58,8 @@ class TokenClassificationPipeline(Pipeline):
         return [[Feature(e.ids, e.type_ids if types else None, {"enc": e}) for e in row] for row in encs]
 
     def forward(self, batch, feats, params) -> list[Any]:
-        logits = self.model(**batch).logits.float().cpu().numpy()
+        # only each row's own tokens are read below: the model may skip the padding
+        logits = self.model(**batch, skip_padding=True).logits.float().cpu().numpy()
         return [logits[r, : len(f.input_ids)] for r, f in enumerate(feats)]
 
     def postprocess(self, text: str, feats, outputs, params) -> list[dict[str, Any]]:
