@@ -157,7 +157,7 @@ class TokenClassificationPipeline(Pipeline):
     def group_sub_entities(self, group: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "entity_group": group[0]["entity"].split("-", 1)[-1],
-            "score": float(np.mean(np.nanmean([e["score"] for e in group]))),
+            "score": _nanmean([e["score"] for e in group]),
             "word": self.tokenizer.convert_tokens_to_string([e["word"] for e in group]),
             "start": group[0]["start"],
             "end": group[-1]["end"],
@@ -179,6 +179,12 @@ class TokenClassificationPipeline(Pipeline):
         if current:
             groups.append(self.group_sub_entities(current))
         return groups
+
+
+def _nanmean(values: list[float]) -> float:
+    """np.nanmean of a few Python floats (4.57's group score), without numpy's ~50 us per call on short lists."""
+    kept = [v for v in values if v == v]
+    return sum(kept) / len(kept) if kept else float("nan")
 
 
 def get_tag(name: str) -> tuple[str, str]:
