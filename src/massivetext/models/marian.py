@@ -105,6 +105,24 @@ class Layer(nn.Module):
             x = x.clamp(-m, m)
         return x
 
+    def forward_packed(self, x: torch.Tensor, where: torch.Tensor, shape: tuple[int, int], mask: torch.Tensor):
+        """An encoder layer at inference on the real tokens only, ``x`` (N, C) packed from a padded (B, T) batch at
+        flat positions ``where``: the linears and LayerNorms skip the padding; attention alone runs padded."""
+        a, (B, T), C = self.self_attn, shape, x.shape[-1]
+
+        def padded_heads(t: torch.Tensor) -> torch.Tensor:
+            return a.split(t.new_zeros(B * T, C).index_copy_(0, where, t).view(B, T, C))
+
+        q, k, v = (padded_heads(linear(x, lin)) for lin in (a.q_proj, a.k_proj, a.v_proj))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = linear(y.transpose(1, 2).reshape(B * T, C).index_select(0, where), a.out_proj)
+        x = self.self_attn_layer_norm(x + y)
+        x = self.final_layer_norm(x + linear(self.act(linear(x, self.fc1)), self.fc2))
+        if x.dtype == torch.float16:
+            m = torch.finfo(torch.float16).max - 1000
+            x = x.clamp(-m, m)
+        return x
+
 
 class Stack(nn.Module):
     def __init__(self, c: MarianConfig, decoder: bool):
@@ -161,6 +179,20 @@ class MarianMTModel(EncoderDecoderLM):
         for layer in st.layers:
             x = self._checkpointed(layer, x, mask)
         return x
+
+    def encode_for_generation(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """``encode`` without computing padded positions (they come out as zeros; cross-attention masks them)."""
+        if attention_mask is None or bool(attention_mask.all()) or self.training or torch.is_grad_enabled():
+            return self.encode(input_ids, attention_mask)
+        st = self.model.encoder
+        x = self._embed(input_ids, st)
+        B, T, C = x.shape
+        where = attention_mask.reshape(-1).nonzero().squeeze(1)
+        packed = x.reshape(B * T, C).index_select(0, where)
+        mask = attention_mask.bool()[:, None, None, :]
+        for layer in st.layers:
+            packed = layer.forward_packed(packed, where, (B, T), mask)
+        return packed.new_zeros(B * T, C).index_copy_(0, where, packed).view(B, T, C)
 
     def decode(self, dec_ids, enc, enc_mask=None, dec_mask=None) -> torch.Tensor:
         st = self.model.decoder

@@ -52,6 +52,10 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
     def head(self, h: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def encode_for_generation(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The encoder states generation reads (a family may skip padded positions: cross-attention masks them)."""
+        return self.encode(input_ids, attention_mask)
+
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each decoder layer's cross-attention keys and values (B, heads, S, head_dim) of the encoder states."""
         raise NotImplementedError
@@ -83,7 +87,7 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
         """Encode once and project the states to each layer's cross-attention keys/values once, one row per input
         (not repeated for its ``expand`` beams or samples: ``attend`` shares them): the generation state every
         decoder step reads. The family adds its cache for ``rows`` = inputs x expand decoder rows."""
-        enc = self.encode(input_ids, attention_mask)
+        enc = self.encode_for_generation(input_ids, attention_mask)
         cross = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
         return {"cross_kv": self.cross_attention_kv(enc), "cross_mask": cross, "rows": enc.shape[0] * expand}
 
