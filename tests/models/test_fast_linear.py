@@ -41,3 +41,15 @@ def test_gradients_take_the_plain_path():
     x = torch.randn(3, 8, requires_grad=True)
     linear(x, layer).sum().backward()
     assert x.grad is not None and layer.weight.grad is not None
+
+
+def test_fused_gelu_equals_gelu_of_the_linear():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 96)
+    x = torch.randn(3, 11, 64) * 3
+    with torch.inference_mode():
+        got = fast_linear.linear_gelu(x, layer)
+    torch.testing.assert_close(got, F.gelu(F.linear(x, layer.weight, layer.bias)), rtol=1e-5, atol=1e-6)
+    x.requires_grad_(True)
+    fast_linear.linear_gelu(x, layer).sum().backward()  # training: the plain path, with gradients
+    assert x.grad is not None

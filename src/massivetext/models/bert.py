@@ -14,7 +14,7 @@ from torch import nn
 
 from massivetext.models.base import PreTrainedModel, activation, check_positions, init_weights
 from massivetext.models.config import BertConfig
-from massivetext.models.fast_linear import linear
+from massivetext.models.fast_linear import linear, linear_gelu
 from massivetext.models.losses import linear_cross_entropy, token_loss
 from massivetext.models.modeling_outputs import (
     MaskedLMOutput,
@@ -107,8 +107,11 @@ class Intermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
         self.act = activation(c.hidden_act)
+        self.exact_gelu = c.hidden_act == "gelu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.exact_gelu:
+            return linear_gelu(x, self.dense)  # fused on the oneDNN path
         return self.act(linear(x, self.dense))
 
 
