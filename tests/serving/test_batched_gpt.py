@@ -1,0 +1,57 @@
+"""The engine's model calls: slot prefill + per-row-position decode give the logits of a full forward pass, through
+MKL's matmuls and through oneDNN's prepacked weights alike."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from massivetext.serving.batched_gpt import _ONEDNN, BatchedGPT
+
+PROMPTS = ["the quick brown fox", "a", "hello world, my email is", "continuous batching keeps", "Ünïcödé text"]
+
+
+def _setup(tiny_model, slots: int = 8):
+    model, tok = tiny_model
+    runner = BatchedGPT(model, slots, 128)
+    prompts = [tok.encode(p) for p in PROMPTS]
+    runner.prefill(prompts, list(range(len(prompts))))
+    # one more token per row, each at its own position (the prompts differ in length)
+    nxt = [(7 * i + 11) % model.config.vocab_size for i in range(len(prompts))]
+    positions = [len(p) for p in prompts]
+    return model, runner, prompts, nxt, positions
+
+
+def _step(runner, nxt, positions, rows: int) -> torch.Tensor:
+    pos = positions[:rows]
+    return runner.decode(
+        torch.tensor(nxt[:rows]), torch.tensor(pos), max(pos) + 1, min(pos) < max(pos), before_head=None
+    )
+
+
+def _reference(model, prompts, nxt) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.stack([model(torch.tensor([p + [t]])).logits[0, -1] for p, t in zip(prompts, nxt)])
+
+
+def test_decode_at_mixed_positions_equals_a_full_forward_pass(tiny_model):
+    model, runner, prompts, nxt, positions = _setup(tiny_model)
+    ref = _reference(model, prompts, nxt)
+    packed = runner.packed
+    for variant in ("packed", "mkl"):
+        runner.packed = packed if variant == "packed" else None
+        for rows in (1, len(prompts)):  # B = 1 and B > 1 take different paths
+            logits = _step(runner, nxt, positions, rows)
+            assert logits.shape == (rows, model.config.vocab_size)
+            torch.testing.assert_close(logits, ref[:rows], atol=2e-5, rtol=1e-5, msg=f"{variant}, {rows} rows")
+            assert torch.equal(logits.argmax(-1), ref[:rows].argmax(-1))
+
+
+def test_a_cpu_float32_gpt2_gets_the_packed_weights(tiny_model):
+    if _ONEDNN is None or not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch has no oneDNN: the engine uses MKL's matmuls (the test above covers that path)")
+    runner = BatchedGPT(tiny_model[0], 4, 64)
+    assert runner.packed is not None and len(runner.packed.layers) == tiny_model[0].config.n_layer
+    assert BatchedGPT(copy.deepcopy(tiny_model[0]).double(), 4, 64).packed is None  # anything else: MKL's path
