@@ -124,9 +124,34 @@ class BatchedGPT:
             ids[i, : len(p)] = torch.tensor(p, dtype=torch.long)
         ids = ids.to(self.device)
         slot_t = torch.tensor(slots, dtype=torch.long, device=self.device)
-        h = self.model.trunk(ids, None, None, SlotPrefillCache(self.k_layers, self.v_layers, slot_t), 0)
         last = torch.tensor([n - 1 for n in lengths], device=self.device)
+        if self.packed is not None:
+            return self._packed_prefill(ids, slot_t, last)
+        h = self.model.trunk(ids, None, None, SlotPrefillCache(self.k_layers, self.v_layers, slot_t), 0)
         return self._logits(h[torch.arange(len(prompts), device=self.device), last])
+
+    def _packed_prefill(self, ids: torch.Tensor, slots: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """``prefill`` for a plain GPT-2 with the prepacked oneDNN weights (15-20% faster than MKL at thousands of
+        rows): ``trunk``'s math (causal attention within the prompt) on (B*T, C) rows; the head for the last
+        tokens only."""
+        t, c = self.model.transformer, self.config
+        B, T = ids.shape
+        H, D, C = self.heads, self.head_dim, c.n_embd
+        eps, shape = c.layer_norm_epsilon, (C,)
+        x = F.embedding(ids, t.wte.weight).add_(t.wpe.weight[:T]).view(B * T, C)
+        for i, ((w1, b1, _, ba, _, bp, w2, b2, _, bf, _, bo, scale), (pa, pp, pf, po)) in enumerate(
+            zip(self.lean, self.packed.layers)
+        ):
+            qkv = _ONEDNN(F.layer_norm(x, shape, w1, b1, eps), pa, ba, "none", [], "")
+            q, k, v = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4).unbind(0)
+            self.k_layers[i][slots, :, :T] = k
+            self.v_layers[i][slots, :, :T] = v
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, scale=scale)
+            x = _ONEDNN(y.transpose(1, 2).reshape(B * T, C), pp, bp, "none", [], "").add_(x)
+            h = F.gelu(_ONEDNN(F.layer_norm(x, shape, w2, b2, eps), pf, bf, "none", [], ""), approximate="tanh")
+            x = _ONEDNN(h, po, bo, "none", [], "").add_(x)
+        rows = torch.arange(B, device=self.device) * T + last
+        return self._head(x[rows], None)
 
     @torch.inference_mode()
     def decode(
