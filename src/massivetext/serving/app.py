@@ -57,6 +57,9 @@ class ServerConfig:
     device: str | None = None
     drain_timeout: float = 30.0
     retry_after: int = 1  # seconds, in 429 responses
+    # a text-generation model loaded from model_dir runs its engine in a child process (serving.engine_process);
+    # mt.serve / the CLI turn this on, create_app (embedded in another service) keeps the engine in a thread
+    engine_process: bool = False
 
 
 def create_app(
@@ -358,9 +361,8 @@ class GenerationRun:
                 if event is None:
                     continue
                 if event.error is not None:
-                    raise APIError(
-                        500, f"generation failed: {type(event.error).__name__}: {event.error}", None, "internal_error"
-                    )
+                    kind = getattr(event.error, "kind", type(event.error).__name__)  # (from the engine's process)
+                    raise APIError(500, f"generation failed: {kind}: {event.error}", None, "internal_error")
                 if event.choices and self.first_token_at is None and any(c.token_ids for c in event.choices):
                     self.first_token_at = time.monotonic()
                     self.state.metrics.ttft.observe(self.first_token_at - self.arrival)
