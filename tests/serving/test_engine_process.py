@@ -62,3 +62,38 @@ def test_an_engine_process_that_dies_fails_its_requests_and_the_health_check(tin
     finally:
         server.stop()
     assert server.proc.returncode is not None
+
+
+def test_mt_serve_from_a_script_without_a_main_guard(tiny_dir, tiny_model, tmp_path):
+    """The spawned engine process must not re-run the user's script (which would start a second server)."""
+    import subprocess
+    import sys
+
+    from _serving_tiny import SRC, free_port
+
+    port = free_port()
+    script = tmp_path / "serve_it.py"
+    script.write_text(f"import massivetext as mt\nmt.serve({str(tiny_dir)!r}, port={port}, log_level='warning')\n")
+    log = tmp_path / "script.log"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        ids, text = reference(tiny_model, BODY["prompt"], BODY["max_tokens"])
+        assert httpx.post(url + "/v1/completions", json=BODY, timeout=30).json()["choices"][0]["text"] == text
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert sum(any("spawn_main" in part for part in c.cmdline()) for c in children) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert "Traceback" not in log.read_text() and "address already in use" not in log.read_text()

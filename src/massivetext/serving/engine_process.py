@@ -15,13 +15,15 @@ error event and makes the server unhealthy.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing as mp
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -82,7 +84,8 @@ class EngineProcess:
             name="massivetext-engine",
             daemon=True,
         )
-        self._proc.start()
+        with _main_module_hidden():
+            self._proc.start()
         child_conn.close()
         try:
             msg = self._conn.recv()
@@ -256,6 +259,26 @@ class EngineProcess:
             fut.set_exception(error)
         if self._on_exit is not None and not self._stopping:
             self._on_exit(why)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a spawned child without it re-running the parent's ``__main__``: the child's target lives in this
+    importable module, and a user's script that calls ``mt.serve(...)`` at top level (no ``if __name__ ==
+    "__main__"`` guard) would otherwise start a second server inside the engine's process."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            main.__dict__.pop("__spec__", None)
 
 
 # -------------------------------------------------------------------- the child
