@@ -138,7 +138,11 @@ class EngineProcess:
                 raise QueueFull(f"the queue is full ({self.cfg.max_queue} requests)")
             self.held += 1
             self._handles[handle.id] = handle
-        self._send(("submit", handle.id, handle.prompt, params))
+        try:
+            self._send(("submit", handle.id, handle.prompt, params))
+        except (OSError, ValueError) as e:  # the engine's process is gone
+            self._release(handle)
+            raise EngineStopped("the engine process is not running") from e
         return handle
 
     def submit_job(self, kind: Any, fn: Callable[[list[Any]], list[Any]], item: Any) -> Future:
@@ -150,7 +154,12 @@ class EngineProcess:
                 raise EngineStopped("the server is shutting down")
             jid = next(self._job_ids)
             self._jobs[jid] = fut
-        self._send(("job", jid, kind, item))
+        try:
+            self._send(("job", jid, kind, item))
+        except (OSError, ValueError) as e:
+            with self._lock:
+                self._jobs.pop(jid, None)
+            raise EngineStopped("the engine process is not running") from e
         return fut
 
     def embed(self, prompts: list[list[int]]) -> list[list[float]]:
@@ -376,7 +385,9 @@ def _child_main(conn, model_dir: str, config: EngineConfig, dtype: str | None, d
                 engine.collect(event)
 
             try:
-                handles[rid] = engine.submit(prompt, params, sink, rid)
+                handles[rid] = h = engine.submit(prompt, params, sink, rid)
+                if h.released:  # finished before it was filed here
+                    handles.pop(rid, None)
             except Exception as e:  # checked by the server already; a race with shutdown ends here
                 error = RemoteEngineError(type(e).__name__, str(e))
                 stats = (len(engine.waiting), engine.running)
