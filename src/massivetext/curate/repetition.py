@@ -39,8 +39,8 @@ from massivetext.curate.text_units import lines, paragraphs
 TOP_NGRAMS = ((2, 0.20), (3, 0.18), (4, 0.16))
 DUP_NGRAMS = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
 # up to this many words the n-gram rules run in plain Python over the positions that can repeat, above it in numpy
-# over all positions (measured: Python is ~4x faster on prose of 100 words, numpy wins on thousands)
-_SMALL_DOC_WORDS = 2000
+# over the positions that can repeat (measured: Python is ~3x faster on prose of 100 words, numpy from ~1,000)
+_SMALL_DOC_WORDS = 1000
 
 
 def duplicates(items: list[str]) -> tuple[int, int, int]:
@@ -91,7 +91,8 @@ def _ngram_fractions(words, top, dup, out):
 
 
 def _ngram_fractions_numpy(words, top, dup, out):
-    """``_ngram_fractions`` with numpy arrays over all positions: for long documents."""
+    """``_ngram_fractions`` with numpy arrays: for long documents. Level n sorts only the positions whose
+    (n-1)-gram repeats (an n-gram can only repeat there), so the later levels cost little on prose."""
     m = len(words)
     lens = np.fromiter(map(len, words), np.int64, m)
     total = int(lens.sum())
@@ -102,36 +103,34 @@ def _ngram_fractions_numpy(words, top, dup, out):
     want_top, want_dup = set(top), set(dup)
     top_done = not want_top
     dup_done = not want_dup
-    cur = ids  # ids of the (n-1)-grams starting at each position, all < m
+    cs = np.concatenate(([0], np.cumsum(lens)))
+    pos = np.arange(m)  # positions whose (n-1)-gram repeats, ascending
+    cur = ids  # their (n-1)-gram's rank in sorted order of word-id tuples (all < m)
     for n in range(2, max((*top, *dup)) + 1):
         if n > m or (top_done and dup_done):
             return
-        first, cur = _groups(cur[:-1] * m + ids[n - 1 :])
+        ok = pos + (n - 1) < m  # the n-gram fits in the document
+        pos, cur = pos[ok], cur[ok]
+        first, cur = _groups(cur * m + ids[pos + (n - 1)])  # first: index in pos of each n-gram's first occurrence
         if len(first) == len(cur):
             return  # no n-gram repeats, so no longer one does: every later fraction is 0
+        counts = np.bincount(cur)
         if n in want_top and not top_done:
-            counts = np.bincount(cur)
             c = int(counts.max())
-            if c < 2:
-                top_done = True  # no n-gram repeats, so no longer one does
-            else:
-                cand = np.flatnonzero(counts == c)
-                cs = np.concatenate(([0], np.cumsum(lens)))
-                span = cs[first[cand] + n] - cs[first[cand]]
-                best = cand[int(np.argmax(span))]
-                frac = _covered_chars(np.flatnonzero(cur == best), n, lens) / total if total else 0.0
-                out[f"top_{n}gram"] = frac
-                yield f"top_{n}gram", frac
+            cand = np.flatnonzero(counts == c)  # ranks, ascending: the tie order of a sort over all positions
+            at = pos[first[cand]]
+            best = cand[int(np.argmax(cs[at + n] - cs[at]))]
+            frac = _covered_chars(pos[cur == best], n, lens) / total if total else 0.0
+            out[f"top_{n}gram"] = frac
+            yield f"top_{n}gram", frac
         if n in want_dup and not dup_done:
             is_dup = np.ones(len(cur), bool)
             is_dup[first] = False
-            starts = np.flatnonzero(is_dup)
-            if len(starts) == 0:
-                dup_done = True  # no duplicate n-gram, so no duplicate longer one
-            else:
-                frac = _covered_chars(starts, n, lens) / total if total else 0.0
-                out[f"dup_{n}gram"] = frac
-                yield f"dup_{n}gram", frac
+            frac = _covered_chars(pos[is_dup], n, lens) / total if total else 0.0
+            out[f"dup_{n}gram"] = frac
+            yield f"dup_{n}gram", frac
+        repeats = counts[cur] > 1
+        pos, cur = pos[repeats], cur[repeats]
 
 
 def _ngram_fractions_small(words, top, dup, out):
