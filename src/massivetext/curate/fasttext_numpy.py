@@ -121,20 +121,6 @@ def _fnv_sign_extended(data: np.ndarray) -> np.ndarray:
     return data.astype(np.int8).astype(np.int32).view(np.uint32)
 
 
-class _Memo(dict):
-    """word -> its number in the memo; a missing word is numbered as it is met and queued in ``pending``, so
-    finding the numbers of a batch's tokens is one lookup each (the rows of the new words are computed after)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending: list[str] = []
-
-    def __missing__(self, word: str) -> int:
-        k = self[word] = len(self)
-        self.pending.append(word)
-        return k
-
-
 @dataclass
 class FastTextModel:
     """A loaded supervised fastText model, for batched best-label prediction (``predict``)."""
@@ -149,7 +135,7 @@ class FastTextModel:
     output: np.ndarray  # (labels, dim) float32
     left: np.ndarray
     right: np.ndarray
-    _index: _Memo = field(default_factory=lambda: _Memo(), repr=False)  # word -> its number in the memo
+    _index: dict[str, int] = field(default_factory=dict, repr=False)  # word -> its number in the memo
     _flat: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32), repr=False)
     _padded: np.ndarray | None = field(default=None, repr=False)
     _ptr_arr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
@@ -162,11 +148,15 @@ class FastTextModel:
         (``minn``..``maxn`` characters, by start then length) whose bucket survived pruning; ``</s>`` has its word
         row only. All n-grams of all tokens are hashed together (FNV-1a, vectorized over positions)."""
         nwords = len(self.words)
-        enc = [("<" + t + ">").encode("utf-8", "surrogatepass") for t in tokens]
-        lens = np.fromiter(map(len, enc), np.int64, len(enc))
-        data = np.frombuffer(b"".join(enc), np.uint8)
+        # "<token>" of every token in one buffer: encoded with "\n" between them (never inside a token: it separates
+        # words), which gives the token lengths, then removed
+        joined = ("<" + ">\n<".join(tokens) + ">").encode("utf-8", "surrogatepass")
+        seps = np.flatnonzero(np.frombuffer(joined, np.uint8) == 10)
+        ends_with_sep = np.append(seps, len(joined))
+        lens = np.diff(ends_with_sep, prepend=-1) - 1  # bytes of each "<token>"
+        data = np.frombuffer(joined.replace(b"\n", b""), np.uint8)
         ends = np.cumsum(lens)
-        tok_of_byte = np.repeat(np.arange(len(enc)), lens)
+        tok_of_byte = np.repeat(np.arange(len(tokens)), lens)
         is_start = (data & 0xC0) != 0x80  # first byte of a UTF-8 character
         starts = np.flatnonzero(is_start)  # one n-gram family per character: fastText's `i`
         char_rank = np.cumsum(is_start) - 1  # character number of each byte in the whole buffer
@@ -199,7 +189,7 @@ class FastTextModel:
         start, ngram_n, rows = start[ok], ngram_n[ok], rows[ok] + nwords
         order = np.lexsort((ngram_n, start))  # by start (so by token), then length: fastText's order
         tok, rows = tok_of_byte[start[order]], rows[order].astype(np.int32)
-        n_tok = len(enc)
+        n_tok = len(tokens)
         get = self.words.get
         wid = np.fromiter(map(get, tokens, repeat(-1)), np.int64, n_tok)
         if EOS in self.words:
@@ -217,20 +207,20 @@ class FastTextModel:
         return flat, counts
 
     def _ids_of(self, tokens: list[str]) -> np.ndarray:
-        """Each token's number in the memo (``_ptr_arr[k]:_ptr_arr[k + 1]`` are its rows in ``_flat``). One dict
-        lookup per token: a word not seen before gets the next number as it is met and its rows are computed
-        afterwards, for all such words of the batch at once."""
+        """Each token's number in the memo (``_ptr_arr[k]:_ptr_arr[k + 1]`` are its rows in ``_flat``); the rows of
+        the words not seen before are computed first, for all of them at once."""
         index = self._index
-        idx = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
-        if index.pending:
-            if len(index) > _MAX_CACHED_WORDS and len(index) > len(index.pending):
-                self._forget()  # start afresh, with this batch's words only
-                return self._ids_of(tokens)
-            flat, counts = self._subword_rows(index.pending)
-            index.pending = []
+        new = set(tokens).difference(index)
+        if new:
+            if len(index) + len(new) > _MAX_CACHED_WORDS:  # start afresh, with this batch's words only
+                self._forget()
+                index, new = self._index, set(tokens)
+            words = list(new)  # any order: a word's rows do not depend on where the memo keeps them
+            index.update(zip(words, range(len(index), len(index) + len(words))))
+            flat, counts = self._subword_rows(words)
             self._flat = np.concatenate([self._flat, flat])
             self._ptr_arr = np.concatenate([self._ptr_arr, self._ptr_arr[-1] + np.cumsum(counts)])
-        return idx
+        return np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
 
     def _input_padded(self) -> np.ndarray:
         """The input matrix with one more row, of zeros (made once)."""
@@ -239,7 +229,7 @@ class FastTextModel:
         return self._padded
 
     def _forget(self) -> None:
-        self._index = _Memo()
+        self._index = {}
         self._flat, self._ptr_arr = np.zeros(0, np.int32), np.zeros(1, np.int64)
 
     # ---- prediction --------------------------------------------------------------------------------------------
