@@ -36,6 +36,7 @@ _WORD = re.compile("[^ \t\n\r\v\f\x00]+")  # what fastText's readWord reads as a
 # for Python only
 _ODD_ASCII = re.compile("[\x00\x1c-\x1f]")
 AMBIGUOUS = None  # a prediction the caller must get from fastText itself
+_GATHER_ROWS = 1 << 16  # model rows gathered at once for the sums (4 MB of float32 at lid.176's 16 dimensions)
 _MAX_CACHED_WORDS = 300_000  # bound on the word -> row ids memo (~40 MB: memory stays flat on any corpus)
 
 
@@ -138,6 +139,7 @@ class FastTextModel:
     _index: dict[str, int] = field(default_factory=dict, repr=False)  # word -> its number in the memo
     _flat: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32), repr=False)
     _padded: np.ndarray | None = field(default=None, repr=False)
+    _scratch: np.ndarray | None = field(default=None, repr=False)
     _ptr_arr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
 
     # ---- row ids of words --------------------------------------------------------------------------------------
@@ -207,26 +209,38 @@ class FastTextModel:
         return flat, counts
 
     def _ids_of(self, tokens: list[str]) -> np.ndarray:
-        """Each token's number in the memo (``_ptr_arr[k]:_ptr_arr[k + 1]`` are its rows in ``_flat``); the rows of
-        the words not seen before are computed first, for all of them at once."""
+        """Each token's number in the memo (``_ptr_arr[k]:_ptr_arr[k + 1]`` are its rows in ``_flat``): one dict
+        lookup per token; the rows of the words not seen before are computed afterwards, all at once."""
         index = self._index
-        new = set(tokens).difference(index)
-        if new:
-            if len(index) + len(new) > _MAX_CACHED_WORDS:  # start afresh, with this batch's words only
-                self._forget()
-                index, new = self._index, set(tokens)
-            words = list(new)  # any order: a word's rows do not depend on where the memo keeps them
-            index.update(zip(words, range(len(index), len(index) + len(words))))
-            flat, counts = self._subword_rows(words)
-            self._flat = np.concatenate([self._flat, flat])
-            self._ptr_arr = np.concatenate([self._ptr_arr, self._ptr_arr[-1] + np.cumsum(counts)])
-        return np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
+        idx = np.fromiter(map(index.get, tokens, repeat(-1)), np.int64, len(tokens))
+        miss = np.flatnonzero(idx < 0)
+        if len(miss) == 0:
+            return idx
+        missed = [tokens[i] for i in miss.tolist()]
+        new = set(missed)
+        if len(index) + len(new) > _MAX_CACHED_WORDS:  # start afresh, with this batch's words only
+            self._forget()
+            index, new = self._index, set(tokens)
+            miss, missed = np.arange(len(tokens)), tokens
+        words = list(new)  # any order: a word's rows do not depend on where the memo keeps them
+        index.update(zip(words, range(len(index), len(index) + len(words))))
+        flat, counts = self._subword_rows(words)
+        self._flat = np.concatenate([self._flat, flat])
+        self._ptr_arr = np.concatenate([self._ptr_arr, self._ptr_arr[-1] + np.cumsum(counts)])
+        idx[miss] = np.fromiter(map(index.__getitem__, missed), np.int64, len(missed))
+        return idx
 
     def _input_padded(self) -> np.ndarray:
         """The input matrix with one more row, of zeros (made once)."""
         if self._padded is None:
             self._padded = np.vstack([self.input, np.zeros((1, self.input.shape[1]), np.float32)])
         return self._padded
+
+    def _buffer(self, n: int) -> np.ndarray:
+        """A float32 scratch array of at least ``n`` values, reused (fresh large arrays cost page faults)."""
+        if self._scratch is None or len(self._scratch) < n:
+            self._scratch = np.empty(max(n, _GATHER_ROWS * self.input.shape[1]), np.float32)
+        return self._scratch[:n]
 
     def _forget(self) -> None:
         self._index = {}
@@ -271,12 +285,18 @@ class FastTextModel:
             n_rows = per_doc[docs]
             first = (np.cumsum(per_doc) - per_doc)[docs]
             size_bin = np.floor(np.log(n_rows) / np.log(1.25)).astype(np.int64)
+            padded = self._input_padded()
             for b in np.unique(size_bin):
-                sel = np.flatnonzero(size_bin == b)
-                width = int(n_rows[sel].max())
-                at = first[sel][:, None] + np.arange(width)
-                at = np.where(np.arange(width) < n_rows[sel][:, None], at, total)
-                hid[docs[sel]] = np.add.reduce(self._input_padded()[row_ids[at]], axis=1)
+                in_bin = np.flatnonzero(size_bin == b)
+                width = int(n_rows[in_bin].max())
+                step = max(1, _GATHER_ROWS // width)  # documents gathered at once, into one reused buffer
+                for k in range(0, len(in_bin), step):
+                    sel = in_bin[k : k + step]
+                    at = first[sel][:, None] + np.arange(width)
+                    at = np.where(np.arange(width) < n_rows[sel][:, None], at, total)
+                    rows = self._buffer(len(sel) * width * dim).reshape(len(sel), width, dim)
+                    np.take(padded, row_ids[at], axis=0, out=rows)
+                    hid[docs[sel]] = np.add.reduce(rows, axis=1)
             scale = (1.0 / per_doc[has]).astype(np.float32)  # Vector::mul(real(1.0 / n))
             hid[has] *= scale[:, None]
         return hid, has
@@ -291,13 +311,30 @@ class FastTextModel:
         hid, has = self.hidden(texts)
         osz = len(self.labels)
         w = self.output[: osz - 1]  # internal node i (osz .. 2*osz-2) uses output row i - osz
+        # the same arithmetic as written out in the comments, in place (fewer large temporaries)
         dots = np.zeros((len(texts), osz - 1), np.float32)
+        tmp = np.empty_like(dots)
         for j in range(hid.shape[1]):  # DenseMatrix::dotRow: d += w[i][j] * h[j], in float32, j in order
-            dots += w[:, j][None, :] * hid[:, j][:, None]
-        e = np.exp(-dots.astype(np.float64)).astype(np.float32)  # std::exp(float)
-        f = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32)  # 1. / (1 + exp(-f))
-        log_left = np.log((1.0 - f.astype(np.float64)).astype(np.float32).astype(np.float64) + 1e-5).astype(np.float32)
-        log_right = np.log(f.astype(np.float64) + 1e-5).astype(np.float32)
+            np.multiply(w[:, j][None, :], hid[:, j][:, None], out=tmp)
+            dots += tmp
+        x = dots.astype(np.float64)
+        np.negative(x, out=x)
+        np.exp(x, out=x)
+        e = x.astype(np.float32)  # e = float32(exp(-dots)): std::exp(float)
+        e += np.float32(1)
+        x[...] = e
+        np.divide(1.0, x, out=x)
+        f = x.astype(np.float32)  # f = float32(1. / (1 + e))
+        x[...] = f
+        np.subtract(1.0, x, out=x)
+        x[...] = x.astype(np.float32)  # std_log takes a real: 1.0 - f rounded to float32
+        x += 1e-5
+        np.log(x, out=x)
+        log_left = x.astype(np.float32)  # log(1 - f + 1e-5)
+        x[...] = f
+        x += 1e-5
+        np.log(x, out=x)
+        log_right = x.astype(np.float32)  # log(f + 1e-5)
         score = np.zeros((len(texts), 2 * osz - 1), np.float32)
         for node in range(2 * osz - 2, osz - 1, -1):  # parents have larger numbers than their children
             k = node - osz
