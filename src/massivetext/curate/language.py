@@ -39,6 +39,7 @@ _LABEL = len("__label__")
 # documents scored together: their model rows are gathered at once (~130 bytes a character), so a batch holds at
 # most 256K characters (~35 MB) and a longer document goes to fastText alone, whose memory does not grow with it
 _BATCH_DOCS, _BATCH_CHARS = 1024, 1 << 18
+_MIN_BATCH = 16  # fewer texts than this are scored one by one by fastText (numpy's per-call costs dominate)
 _MARGIN = 2e-6  # ~30 float32 ulps of a probability (measured: at most 2): closer than this, ask fastText
 _NEWLINES = str.maketrans({"\n": " ", "\r": " ", "\v": " ", "\f": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
 _NEWLINE = re.compile("[\n\r\v\f\x85\u2028\u2029]")  # the same characters, for re.sub (faster than translate)
@@ -139,7 +140,8 @@ class LanguageFilter(Filter):
         # at \n \r \v \f as at spaces, so an ASCII text goes to it as it is
         out: list[Any] = [(UNKNOWN, 0.0, {}) if not t.strip() else None for t in texts]
         todo = [i for i, r in enumerate(out) if r is None and len(texts[i]) <= _BATCH_CHARS]
-        fast = self._batched() if todo else False
+        # a few texts (check() of one document): fastText's own call is faster than a numpy batch of them
+        fast = self._batched() if len(todo) >= _MIN_BATCH else False
         chunks: list[list[int]] = [[]]
         size = 0
         for i in todo if fast else []:  # at most _BATCH_CHARS characters scored together
