@@ -148,12 +148,21 @@ def test_requests_are_batched_together(cls_dir, monkeypatch):
             return real(items, **kw)
 
         monkeypatch.setattr(pipe, "iter_results", counting)
-        gate = threading.Event()
-        state.engine.submit_job("hold", lambda items: [gate.wait(150)], None)  # keep the worker busy
+        gate, holding = threading.Event(), threading.Event()
+
+        def hold(items):
+            holding.set()
+            return [gate.wait(150)]
+
+        # Keep the worker busy, and wait until it really is: a worker that has not yet taken the "hold" job would
+        # take it together with the classify requests queued so far and run those as a smaller batch (the cause
+        # of this test's rare failures under load).
+        state.engine.submit_job("hold", hold, None)
+        assert holding.wait(60)
         with ThreadPoolExecutor(8) as ex:
             futures = [ex.submit(c.post, "/v1/classify", json={"inputs": t}) for t in TEXTS]
             deadline = time.monotonic() + 120
-            while sum(len(v) for v in state.engine.jobs.values()) < len(TEXTS):
+            while sum(len(v) for v in state.engine.jobs.values()) < len(TEXTS):  # all six queued behind "hold"
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
             gate.set()

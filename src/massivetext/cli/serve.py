@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to finish requests after SIGTERM")
     p.add_argument("--served-model-name", default=None, help="the model id clients use (default: the dir name)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--no-engine-process",
+        dest="engine_process",
+        action="store_false",
+        help="run the generation engine in a thread of the server process (default: a process of its own)",
+    )
     p.set_defaults(func=run)
 
 

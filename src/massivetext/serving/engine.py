@@ -133,6 +133,36 @@ class _Seq:
         self.token_ids: list[int] = []
 
 
+def check_request(
+    prompt: list[int], params: SamplingParams, max_len: int, vocab_size: int, max_batch_size: int
+) -> None:
+    """Raise RequestRejected for a request no engine of this model and size can take as given."""
+    if not prompt:
+        raise RequestRejected("the prompt encodes to no tokens", "prompt")
+    if any(not 0 <= t < vocab_size for t in prompt):
+        raise RequestRejected(f"token ids must be in [0, {vocab_size})", "prompt")
+    if params.n < 1 or params.n > max_batch_size:
+        raise RequestRejected(f"n must be between 1 and {max_batch_size}", "n")
+    if params.max_tokens < 1:
+        raise RequestRejected("max_tokens must be at least 1", "max_tokens")
+    if len(prompt) >= max_len:
+        raise RequestRejected(
+            f"this model's maximum context length is {max_len} tokens; the prompt has {len(prompt)}",
+            "prompt",
+        )
+    if len(prompt) + params.max_tokens > max_len:
+        raise RequestRejected(
+            f"this model's maximum context length is {max_len} tokens; the prompt has {len(prompt)} and "
+            f"max_tokens asks for {params.max_tokens} more",
+            "max_tokens",
+        )
+    if not params.greedy:
+        if not 0.0 < params.temperature <= 100.0:
+            raise RequestRejected("temperature must be in [0, 100]", "temperature")
+        if not 0.0 < params.top_p <= 1.0:
+            raise RequestRejected("top_p must be in (0, 1]", "top_p")
+
+
 @dataclass
 class EngineConfig:
     max_batch_size: int = 32  # KV-cache slots: sequences decoded together
@@ -142,6 +172,10 @@ class EngineConfig:
 
 
 class Engine:
+    # hand events over right before the next step's LM head (see ``_deliver``); an engine whose sinks cost nothing
+    # (the engine's own process) hands them over at the end of each step instead
+    defer_delivery = True
+
     def __init__(self, model: Any, tokenizer: Any, config: EngineConfig | None = None, observer: Any = None):
         """``model=None`` gives a worker for jobs only (a server of a task pipeline)."""
         self.cfg = cfg = config or EngineConfig()
@@ -182,30 +216,7 @@ class Engine:
         return sum(s is not None for s in self.slots)
 
     def validate(self, prompt: list[int], params: SamplingParams) -> None:
-        if not prompt:
-            raise RequestRejected("the prompt encodes to no tokens", "prompt")
-        if any(not 0 <= t < self.vocab_size for t in prompt):
-            raise RequestRejected(f"token ids must be in [0, {self.vocab_size})", "prompt")
-        if params.n < 1 or params.n > self.cfg.max_batch_size:
-            raise RequestRejected(f"n must be between 1 and {self.cfg.max_batch_size}", "n")
-        if params.max_tokens < 1:
-            raise RequestRejected("max_tokens must be at least 1", "max_tokens")
-        if len(prompt) >= self.max_len:
-            raise RequestRejected(
-                f"this model's maximum context length is {self.max_len} tokens; the prompt has {len(prompt)}",
-                "prompt",
-            )
-        if len(prompt) + params.max_tokens > self.max_len:
-            raise RequestRejected(
-                f"this model's maximum context length is {self.max_len} tokens; the prompt has {len(prompt)} and "
-                f"max_tokens asks for {params.max_tokens} more",
-                "max_tokens",
-            )
-        if not params.greedy:
-            if not 0.0 < params.temperature <= 100.0:
-                raise RequestRejected("temperature must be in [0, 100]", "temperature")
-            if not 0.0 < params.top_p <= 1.0:
-                raise RequestRejected("top_p must be in (0, 1]", "top_p")
+        check_request(prompt, params, self.max_len, self.vocab_size, self.cfg.max_batch_size)
 
     def submit(
         self, prompt: list[int], params: SamplingParams, sink: Callable[[EngineOutput], Any], request_id: str = ""
@@ -285,7 +296,7 @@ class Engine:
             except Exception as e:  # a fault in the engine itself: fail what runs, keep serving
                 log.exception("engine step failed")
                 self._fail_running(e)
-            if not self.running:  # no next step to hand the events over in: now
+            if not self.running or not self.defer_delivery:  # no next step to hand the events over in: now
                 self._deliver()
         self._abort_all()
         self._deliver()
@@ -419,7 +430,8 @@ class Engine:
         pos = self.positions[:hi]
         kv_len = max(pos) + 1
         positions = torch.tensor(pos, dtype=torch.long, device=self.tokens.device)
-        logits = self.runner.decode(self.tokens[:hi], positions, kv_len, min(pos) < kv_len - 1, self._deliver)
+        before_head = self._deliver if self.defer_delivery else None
+        logits = self.runner.decode(self.tokens[:hi], positions, kv_len, min(pos) < kv_len - 1, before_head)
         seqs = [s for s in self.slots[:hi] if s is not None]
         if len(seqs) != hi:
             logits = logits[torch.tensor([s.slot for s in seqs], device=logits.device)]

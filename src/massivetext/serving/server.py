@@ -34,9 +34,11 @@ def serve(
     drain_timeout: float = 30.0,
     served_model_name: str | None = None,
     log_level: str = "info",
+    engine_process: bool = True,
 ) -> None:
     """Serve ``model_dir`` over HTTP (OpenAI-compatible; see ``massivetext.serving.app``). Blocks until stopped.
-    ``api_key`` defaults to the ``MASSIVETEXT_API_KEY`` environment variable."""
+    ``api_key`` defaults to the ``MASSIVETEXT_API_KEY`` environment variable. ``engine_process``: a text-generation
+    model's engine runs in a child process (``serving.engine_process``), else in a thread of this one."""
     import uvicorn
 
     from massivetext.serving.app import ServerConfig, create_app
@@ -62,6 +64,7 @@ def serve(
         dtype=dtype,
         device=device,
         drain_timeout=drain_timeout,
+        engine_process=engine_process,
     )
     app = create_app(config=cfg)
     _configure_logging(log_level)
@@ -115,4 +118,5 @@ def serve_kwargs(args: Any) -> dict[str, Any]:
         drain_timeout=args.drain_timeout,
         served_model_name=args.served_model_name,
         log_level=args.log_level,
+        engine_process=args.engine_process,
     )

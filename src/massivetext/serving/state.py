@@ -138,7 +138,17 @@ class ServerState:
             archs = [type(self.model).__name__]
             config = {"architectures": archs}
         self.task = task_of(config, cfg.task)
-        if self.task == "text-generation":
+        if self.task == "text-generation" and self.model is None and cfg.engine_process:
+            from massivetext.serving.engine_process import EngineProcess
+            from massivetext.tokenization.tokenizer import AutoTokenizer
+
+            if self.tokenizer is None:
+                self.tokenizer = AutoTokenizer.from_pretrained(cfg.model_dir)
+            self.engine = EngineProcess(
+                cfg.model_dir, cfg.engine, cfg.dtype, device, observer=self.metrics, on_exit=self._engine_exited
+            )
+            self.metrics.watch_engine(lambda: self.engine.queue_depth, lambda: self.engine.running)
+        elif self.task == "text-generation":
             if self.model is None:
                 from massivetext.models.auto import AutoModelForCausalLM
 
@@ -162,6 +172,9 @@ class ServerState:
             self.tokenizer = self.pipeline.tokenizer
             # task pipelines run on the engine's worker too, so requests batch together and never race the model
             self.engine = Engine(None, self.tokenizer, cfg.engine)
+
+    def _engine_exited(self, why: str) -> None:
+        self.error = why  # /health says 503 and every route answers 503 from now on
 
     def dispatcher(self, loop: asyncio.AbstractEventLoop) -> Dispatcher:
         d = self._dispatcher
@@ -233,12 +246,13 @@ class ServerState:
             raise APIError(500, f"{type(e).__name__}: {e}", None, "internal_error") from e
 
     def _embedder(self) -> Any:
-        """The feature-extraction pipeline (mean pooling) over the served model, made on first use."""
+        """The feature-extraction pipeline (mean pooling) over the served model, made on first use (on the engine's
+        worker; an engine in its own process makes its own: ``serving.jobs``)."""
         if self.embedding_pipeline is None:
-            from massivetext.pipelines import pipeline
+            from massivetext.serving import jobs
 
             model = self.model if self.pipeline is None else self.pipeline.model
-            self.embedding_pipeline = pipeline("embeddings", model=model, tokenizer=self.tokenizer)
+            self.embedding_pipeline = jobs.embedder(model, self.tokenizer)
         return self.embedding_pipeline
 
     async def embed(self, inputs: list[str | list[int]]) -> tuple[list[list[float]], int]:
@@ -259,10 +273,10 @@ class ServerState:
                     raise APIError(400, "token-id inputs are served for causal LMs only", "input", "invalid_value")
                 if len(item) > self.engine.max_len or any(not 0 <= t < self.engine.vocab_size for t in item):
                     raise APIError(400, "token ids out of range or longer than the context", "input", "invalid_value")
-        embedder = self._embedder()
+        from massivetext.serving import jobs
 
         def texts(batch: list[str]) -> list[Any]:
-            return [_floats(v) for v in embedder.iter_results(batch, pooling="mean")]
+            return jobs.embed_texts(self._embedder(), batch)
 
         for item in inputs:
             if isinstance(item, str):
@@ -273,23 +287,10 @@ class ServerState:
 
     async def prompt_logprobs(self, prompts: list[list[int]], top: int) -> list[list[Any]]:
         """Per prompt token: None for the first, else (its logprob, the ``top`` most likely (id, logprob))."""
-        import torch
-
-        model = self.model
+        from massivetext.serving import jobs
 
         def run(items: list[list[int]]) -> list[list[Any]]:
-            out = []
-            with torch.inference_mode():
-                for ids in items:
-                    x = torch.tensor([ids], device=model.transformer.wte.weight.device)
-                    lp = model(x).logits[0, :-1].float().log_softmax(-1)
-                    chosen = lp.gather(1, x[0, 1:, None]).squeeze(1).tolist()
-                    tv, ti = lp.topk(max(top, 1), -1)
-                    rows: list[Any] = [None]
-                    for j, c in enumerate(chosen):
-                        rows.append((c, list(zip(ti[j, :top].tolist(), tv[j, :top].tolist()))))
-                    out.append(rows)
-            return out
+            return jobs.prompt_logprobs(self.model, items, top)
 
         for ids in prompts:
             if len(ids) > self.engine.max_len:
@@ -321,10 +322,6 @@ class ServerState:
         if len(items) == 1 and task == "question-answering":  # transformers returns the lone answer
             return results[0]
         return list(results)
-
-
-def _floats(v: Any) -> list[float]:
-    return v.tolist() if hasattr(v, "tolist") else [float(x) for x in v]
 
 
 def _plain(obj: Any) -> Any:
