@@ -16,7 +16,7 @@ descriptions (``ddtp-summaries``, all splits: they are not sentiment data) and t
 ``movie-sentiment``; its validation and test snippets are never seen before evaluation. The MLM stream repeats
 the training snippets (``--task-repeat``, default 8 copies): about half of what the encoder reads is then the task's
 own unlabelled text, task-adaptive pretraining (Gururangan et al. 2020, "Don't Stop Pretraining") at no extra cost
-in steps; one copy of each left 98% of the stream to technical text. Tokenizer and word2vec see each text once.
+in steps; one copy of each was 10% of the rows. Tokenizer and word2vec see each text once.
 """
 
 from __future__ import annotations
