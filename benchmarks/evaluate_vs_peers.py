@@ -1,12 +1,14 @@
 """Evaluation against the peers, side by side in one run.
 
-    python benchmarks/evaluate_vs_peers.py [--ppl-tokens 1000000] [--corpus-mb 30] [--eval-examples 1000]
-                                           [--pairs 3000] [--threads N] [--only ppl,contam,bleu]
+    python benchmarks/evaluate_vs_peers.py [--ppl-tokens 1000000] [--ppl-model quickstart,4x256] [--ppl-ablations]
+                                           [--corpus-mb 30] [--eval-examples 1000] [--pairs 3000] [--threads N]
+                                           [--only ppl,contam,bleu]
 
-1. Perplexity of a quickstart-sized GPT-2 (4 layers x 256, 4 heads, vocab 8192, context 256; random weights) over
-   N validation tokens with a sliding window (context 256, stride 128): MassiveText's batched windows against the
-   loop of the Hugging Face perplexity guide on the transformers model loaded from the same checkpoint. Prints
-   both perplexities, their relative difference and tokens/s.
+1. Perplexity of a quickstart-sized GPT-2 (the quickstart's default: 2 layers x 128, 4 heads, vocab 8192; or
+   ``--ppl-model 4x256``, its size before issue 18; context 256; random weights) over N validation tokens with a
+   sliding window (context 256, stride 128): MassiveText's batched windows against the loop of the Hugging Face
+   perplexity guide on the transformers model loaded from the same checkpoint. Prints the multiply-adds per
+   window of both (the bound of an exact method), both perplexities, their relative difference and tokens/s.
 2. Contamination check of E evaluation examples (100 of them planted passages of training documents) against a
    ~30 MB stdlib corpus: MassiveText (curation's n-gram decontamination index, 13-grams, any overlap) against
    DataTrove's NGramsDecontIndexer.compute_hashes + NGramsDecontFilter (13-grams; DataTrove's indexer needs the
@@ -31,7 +33,43 @@ import time
 import numpy as np
 
 
-def bench_perplexity(n_tokens: int, batch_size: int) -> None:
+def ppl_model_size(spec: str) -> dict:
+    """``quickstart`` (the quickstart's current default GPT) or ``LxW`` (layers x width, 4 heads, vocab 8192)."""
+    if spec == "quickstart":
+        from massivetext.quickstart.run import QuickstartConfig
+
+        q = QuickstartConfig()
+        return {"n_layer": q.n_layer, "n_embd": q.n_embd, "n_head": q.n_head, "vocab_size": q.vocab_size}
+    layers, width = (int(v) for v in spec.lower().split("x"))
+    return {"n_layer": layers, "n_embd": width, "n_head": 4, "vocab_size": 8192}
+
+
+def flop_budget(n_layer: int, width: int, vocab: int, ctx: int, stride: int) -> dict[str, float]:
+    """Multiply-adds (and exps) per full window of the guide's loop and of MassiveText's scored forward.
+
+    Guide: every one of the ``ctx`` positions through every layer (12 C^2 per token per layer: QKV 3, output 1,
+    MLP 8), causal attention, and logits + log-softmax for all of them. MassiveText: the window without its last
+    token (only a target), all layers but the last in full, the last layer's keys/values (2 C^2) for every position
+    and its remaining 10 C^2 + attention for the ``stride`` scored positions, logits + log-softmax for those only."""
+    c2, t = width * width, ctx
+    guide_body = t * n_layer * 12 * c2 + n_layer * 2 * width * t * (t + 1) / 2
+    guide_head = t * width * vocab
+    n_in, first = t - 1, t - 1 - stride  # inputs; first scored hidden position
+    ours_body = (n_layer - 1) * (n_in * 12 * c2 + 2 * width * n_in * (n_in + 1) / 2)
+    ours_body += n_in * 2 * c2 + stride * 10 * c2 + 2 * width * sum(p + 1 for p in range(first, n_in))
+    ours_head = stride * width * vocab
+    return {
+        "guide_macs": guide_body + guide_head,
+        "guide_head_share": guide_head / (guide_body + guide_head),
+        "guide_exps": t * vocab,
+        "ours_macs": ours_body + ours_head,
+        "ours_exps": stride * vocab,
+    }
+
+
+def bench_perplexity(
+    n_tokens: int, batch_size: int, size: str = "quickstart", ablations: bool = False, low: str | None = None
+) -> None:
     import torch
     import transformers
 
@@ -39,20 +77,19 @@ def bench_perplexity(n_tokens: int, batch_size: int) -> None:
     from massivetext.evaluation.perplexity import sliding_window_nll, sliding_window_perplexity
 
     ctx, stride = 256, 128
+    dims = ppl_model_size(size)
     torch.manual_seed(0)
     cfg = mt.AutoConfig.for_model(
         "gpt2",
-        vocab_size=8192,
+        **dims,
         n_positions=ctx,
-        n_layer=4,
-        n_head=4,
-        n_embd=256,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
-        bos_token_id=0,  # inside the 8192 vocabulary (save_pretrained checks)
+        bos_token_id=0,  # inside the vocabulary (save_pretrained checks)
         eos_token_id=0,
     )
+    vocab = dims["vocab_size"]
     model = mt.AutoModelForCausalLM.from_config(cfg).eval()
     tmp = tempfile.mkdtemp(prefix="mt-ppl-")
     try:
@@ -60,19 +97,25 @@ def bench_perplexity(n_tokens: int, batch_size: int) -> None:
         hf = transformers.GPT2LMHeadModel.from_pretrained(tmp).eval()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    ids = np.random.default_rng(0).integers(0, 8192, n_tokens)
+    ids = np.random.default_rng(0).integers(0, vocab, n_tokens)
     with torch.no_grad():  # warm-up: one-time kernel and allocator set-up is not part of either side's rate
         sliding_window_perplexity(model, ids[:2048], max_length=ctx, stride=stride, batch_size=batch_size)
         hf(torch.from_numpy(ids[:ctx])[None], labels=torch.from_numpy(ids[:ctx])[None])
 
+    print(
+        f"\n== perplexity, {n_tokens:,} tokens, GPT-2 {dims['n_layer']}x{dims['n_embd']} ({size}), vocab {vocab}, "
+        f"context {ctx}, stride {stride}, torch threads {torch.get_num_threads()} =="
+    )
+    fb = flop_budget(dims["n_layer"], dims["n_embd"], vocab, ctx, stride)
+    print(
+        f"  per full window: guide {fb['guide_macs'] / 1e6:,.0f} M multiply-adds (output layer "
+        f"{100 * fb['guide_head_share']:.0f}%) + {fb['guide_exps'] / 1e6:.2f} M exps; massivetext "
+        f"{fb['ours_macs'] / 1e6:,.0f} M + {fb['ours_exps'] / 1e6:.2f} M exps: an exact method is bounded near "
+        f"{fb['guide_macs'] / fb['ours_macs']:.2f}x by multiply-adds"
+    )
     t0 = time.perf_counter()
     ours = sliding_window_perplexity(model, ids, max_length=ctx, stride=stride, batch_size=batch_size)
     t_ours = time.perf_counter() - t0
-    # the same batched windows through the model's own forward (logits_to_keep) instead of body + fused head
-    t0 = time.perf_counter()
-    whole = sliding_window_nll(model, [ids], max_length=ctx, stride=stride, batch_size=batch_size, split_head=False)
-    t_whole = time.perf_counter() - t0
-    ppl_whole = math.exp(whole[0].sum() / whole[1].sum())
 
     # the Hugging Face perplexity guide (https://huggingface.co/docs/transformers/perplexity), one window at a time
     t0 = time.perf_counter()
@@ -96,17 +139,36 @@ def bench_perplexity(n_tokens: int, batch_size: int) -> None:
     guide = math.exp(nll_sum / n_count)
     t_hf = time.perf_counter() - t0
     rel = abs(ours["perplexity"] - guide) / guide
-    print(f"\n== perplexity, {n_tokens:,} tokens, context {ctx}, stride {stride} ==")
     print(
         f"  massivetext (batch {batch_size} windows): ppl {ours['perplexity']:.6f}  {t_ours:7.1f} s  "
         f"{n_tokens / t_ours:9,.0f} tokens/s"
     )
-    print(
-        f"  massivetext, model forward (logits_to_keep, no split head): ppl {ppl_whole:.6f}  {t_whole:7.1f} s  "
-        f"{n_tokens / t_whole:9,.0f} tokens/s"
-    )
     print(f"  HF guide loop (transformers):   ppl {guide:.6f}  {t_hf:7.1f} s  {n_tokens / t_hf:9,.0f} tokens/s")
     print(f"  relative difference {rel:.2e} (goal <= 1e-4)   speed ratio {t_hf / t_ours:.2f}x (goal >= 2x)")
+    if low:  # the not-exact option: its speed and how far it moves the perplexity
+        t0 = time.perf_counter()
+        got = sliding_window_perplexity(model, ids, max_length=ctx, stride=stride, batch_size=batch_size, dtype=low)
+        t = time.perf_counter() - t0
+        print(
+            f"  option dtype={low} (not exact): ppl {got['perplexity']:.6f}  {t:7.1f} s  {n_tokens / t:9,.0f} "
+            f"tokens/s ({t_hf / t:.2f}x the guide); relative difference from float32 "
+            f"{abs(got['perplexity'] - ours['perplexity']) / ours['perplexity']:.1e}"
+        )
+    if not ablations:
+        return
+    ref = ours["loss"]
+    for name, kw in (
+        ("split head, whole last block", {"last_block_scored_only": False}),
+        ("model forward (logits_to_keep), no split head", {"split_head": False}),
+    ):
+        t0 = time.perf_counter()
+        nll, count, _ = sliding_window_nll(model, [ids], max_length=ctx, stride=stride, batch_size=batch_size, **kw)
+        t = time.perf_counter() - t0
+        loss = nll.sum() / count.sum()
+        print(
+            f"  ablation, {name}: {n_tokens / t:9,.0f} tokens/s ({t_hf / t:.2f}x the guide); loss differs from "
+            f"the default path by {abs(loss - ref) / ref:.1e} relative"
+        )
 
 
 def _corpus(mb: float) -> list[dict]:
@@ -306,6 +368,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ppl-tokens", type=int, default=1_000_000)
     ap.add_argument("--ppl-batch", type=int, default=16, help="windows per forward pass (massivetext side)")
+    ap.add_argument(
+        "--ppl-model", default="quickstart", help="'quickstart' (its default GPT) or LxW, e.g. 4x256 (comma list)"
+    )
+    ap.add_argument("--ppl-ablations", action="store_true", help="also time the paths without each exact saving")
+    ap.add_argument("--ppl-dtype", default=None, help="also time this not-exact option, e.g. bfloat16")
     ap.add_argument("--corpus-mb", type=float, default=30.0)
     ap.add_argument("--eval-examples", type=int, default=1000)
     ap.add_argument("--pairs", type=int, default=3000)
@@ -319,7 +386,8 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}; this machine may be shared: compare only within one run")
     parts = set(args.only.split(","))
     if "ppl" in parts:
-        bench_perplexity(args.ppl_tokens, args.ppl_batch)
+        for size in args.ppl_model.split(","):
+            bench_perplexity(args.ppl_tokens, args.ppl_batch, size, args.ppl_ablations, args.ppl_dtype)
     if "contam" in parts:
         bench_contamination(args.corpus_mb, args.eval_examples)
     if "bleu" in parts:

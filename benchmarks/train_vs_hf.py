@@ -14,7 +14,8 @@ mt_bf16 (autocast bf16), mt_compile (torch.compile), mt_bf16_compile; add `_nodr
 The hf/mt variants above force bf16 and torch_compile (True or False) and set the benchmark's hyper-parameters.
 `hf_defaults` / `mt_defaults`: each Trainer constructed with only output_dir, max_steps and the batch size (what a
 user gets untouched: MassiveText's bf16="auto", torch_compile="auto", its chunked loss); `_bf16` / `_compile` on a
-defaults variant add just that flag (`mt_defaults_bf16_nodrop`: MassiveText's best CPU settings, see the README).
+defaults variant add just that flag (`mt_defaults_bf16_compile_nodrop`: MassiveText's best CPU settings, bf16 autocast,
+torch.compile and dropout 0, see the README; `mt_defaults_bf16_nodrop` the same eager).
 Both sides start from the same initial checkpoint (transformers' GPT-2 init under the seed, saved once) and read the
 windows in the same order (TokenShards' seeded order; transformers' Trainer is given a sequential sampler over it).
 `_v50k`: the same model with a 50,257-word vocabulary (GPT-2's; the data's ids stay < 8,192), where the logits are
@@ -29,13 +30,20 @@ context 1,024 (vocabulary 50,257) and the line shows MFU against the device's bf
     python benchmarks/train_vs_hf.py --device cuda --steps 300 \
         --variants hf_defaults_nodrop_124m,mt_defaults_nodrop_124m,hf_bf16_nodrop_124m,mt_bf16_compile_nodrop_124m
 Measured: median tokens/s over steps after warm-up (time between consecutive step ends, so data loading, forward,
-backward, optimizer and logging all count), peak RSS of the process (CPU) or peak CUDA memory when training ends, the
+backward, optimizer and logging all count; the compile is in the first step, whose time is printed apart: steady-state
+speed, as torch.compile's cost is paid once per run and cached on disk for the next), peak RSS of the process (CPU) or peak CUDA memory when training ends, the
 mean train loss of the last 10 steps as each trainer logs it, and the validation loss of both final models computed
 by the same code in float32 (`massivetext.perplexity` over the whole validation split, or `--val-batches`). Every
 MassiveText variant is printed against every transformers variant of the same size. Validation loss at step 200
 against transformers, at the defaults (about 5 minutes on 2 quiet cores):
 
     python benchmarks/train_vs_hf.py --steps 200 --variants hf_defaults,mt_defaults
+
+Best settings against transformers' defaults, interleaved rounds (hf, mt, hf, mt, ...) so that a drift of the
+machine shows as a spread of the per-round ratios rather than a bias:
+
+    python benchmarks/train_vs_hf.py --steps 50 --rounds 3 --val-batches 8 \
+        --variants hf_defaults,mt_defaults_bf16_compile_nodrop
 """
 
 from __future__ import annotations
@@ -171,6 +179,7 @@ def run_variant(
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
+    first_step_s = step_ends[0] - t0 if step_ends else float("nan")  # includes compiling, when compiled
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()  # training's, before eval
     train_mb = (_rss_mb() - rss_before) if device == "cpu" else None
     deltas = [b - a for a, b in zip(step_ends, step_ends[1:])][warmup:]
@@ -188,6 +197,7 @@ def run_variant(
         "loss_last10": losses[-1],
         "val_loss": ppl["loss"],
         "wall_s": wall,
+        "first_step_s": first_step_s,
         "steps": steps,
     }
 
@@ -201,6 +211,7 @@ def main() -> None:
     p.add_argument("--workdir", default=os.environ.get("MT_BENCH_DIR", "/tmp/mt_bench_train"))
     p.add_argument("--docs", type=int, default=None, help="first N stdlib documents only (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=1, help="run the variant list this many times, interleaved")
     p.add_argument("--val-batches", type=int, default=None, help="validation batches of 8 (default: the whole split)")
     p.add_argument("--run", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
     a = p.parse_args()
@@ -216,7 +227,8 @@ def main() -> None:
     print(f"# shards: {shards} ({json.dumps({k: v.get('tokens') for k, v in index['splits'].items()})} tokens)")
     print(f"# {a.steps} steps x batch {BATCH} x {SEQ} tokens, device {a.device}, threads {os.cpu_count()}, {HPARAMS}")
     results = []
-    for name in a.variants.split(","):
+    names = a.variants.split(",")
+    for round_, name in ((r, n) for r in range(a.rounds) for n in names):  # rounds interleaved: hf, mt, hf, mt...
         cmd = [sys.executable, __file__, "--run", name, "--steps", str(a.steps), "--warmup", str(a.warmup),
                "--device", a.device, "--workdir", str(workdir), "--seed", str(a.seed)]  # fmt: skip
         cmd += ["--val-batches", str(a.val_batches)] if a.val_batches else []
@@ -225,20 +237,33 @@ def main() -> None:
         if line is None:
             print(f"{name}: FAILED\n{out.stderr[-2000:]}")
             continue
-        r = json.loads(line[7:])
+        r = {**json.loads(line[7:]), "round": round_}
         results.append(r)
         mem = f"peak {r['peak_mb']:.0f} MB" + (f" (train +{r['train_mb']:.0f} MB)" if r["train_mb"] is not None else "")
         mfu = f"  MFU {100 * r['mfu']:.1f}%" if r.get("mfu") else ""
-        print(f"{name:22s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
-              f"  val {r['val_loss']:.3f}  wall {r['wall_s']:.0f}s", flush=True)  # fmt: skip
+        tag = f"{name}#{round_ + 1}" if a.rounds > 1 else name
+        print(f"{tag:33s} {r['tokens_per_s']:8.0f} tokens/s{mfu}  {mem:32s} loss@{r['steps']} {r['loss_last10']:.3f}"
+              f"  val {r['val_loss']:.3f}  first step {r['first_step_s']:.1f}s  wall {r['wall_s']:.0f}s",
+              flush=True)  # fmt: skip
     # every MassiveText variant against every transformers one of the same model size and vocabulary
     size = lambda v: tuple(t in v for t in ("v50k", "124m"))  # noqa: E731
+    same_round = lambda r, b: a.rounds == 1 or r["round"] == b["round"]  # noqa: E731
     for r in (r for r in results if r["variant"].startswith("mt")):
-        for base in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])):
-            print(f"{r['variant']:22s} vs {base['variant']:22s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
+        for base in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])
+                     and same_round(r, b)):  # fmt: skip
+            print(f"{r['variant']:31s} vs {base['variant']:18s} speed x{r['tokens_per_s'] / base['tokens_per_s']:.2f}  "
                   f"peak memory x{r['peak_mb'] / base['peak_mb']:.2f}  loss {r['loss_last10'] - base['loss_last10']:+.3f}  "
                   f"val {r['val_loss'] - base['val_loss']:+.4f} ({r['val_loss']:.4f} vs {base['val_loss']:.4f}, "
                   f"{r['val_tokens']} tokens, step {r['steps']})", flush=True)  # fmt: skip
+    if a.rounds > 1:  # each pair's speed ratio per round (same round = closest in time), then its spread
+        pairs: dict[tuple[str, str], list[float]] = {}
+        for r in (r for r in results if r["variant"].startswith("mt")):
+            for b in (b for b in results if b["variant"].startswith("hf") and size(b["variant"]) == size(r["variant"])
+                      and r["round"] == b["round"]):  # fmt: skip
+                pairs.setdefault((r["variant"], b["variant"]), []).append(r["tokens_per_s"] / b["tokens_per_s"])
+        for (m, h), ratios in pairs.items():
+            print(f"{m:31s} vs {h:18s} speed over {len(ratios)} rounds: median x{statistics.median(ratios):.2f}, "
+                  f"min x{min(ratios):.2f}, max x{max(ratios):.2f}", flush=True)  # fmt: skip
     full = {r["variant"].replace("_fulllogits", ""): r for r in results if "fulllogits" in r["variant"]}
     for r in results:  # the chunked loss against the full logits, same model, same process setup
         if r["variant"] in full:

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default="runs/translation", help="working directory (data, tokenizer, model, results)")
     p.add_argument("--ci", action="store_true", help="reduced budget on a planted-easy synthetic language")
-    p.add_argument("--vocab-size", type=int, default=None, help="shared vocabulary size (default 8000; --ci 400)")
+    p.add_argument("--vocab-size", type=int, default=None, help="shared vocabulary size (default 4000; --ci 400)")
     p.add_argument("--test-limit", type=int, default=None, help="translate only the first N test pairs")
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override marian.yaml")
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {s: len(v) for s, v in splits.items()} | {"test_scored": len(test)}
     log(f"data: {sizes}")
 
-    vocab = args.vocab_size or (400 if args.ci else 8000)
+    vocab = args.vocab_size or (400 if args.ci else 4000)
     train_text = [x for pair in splits["train"] for x in pair]  # one vocabulary for both languages (shared embeddings)
     tok = mt.train_tokenizer(train_text, kind="unigram", vocab_size=vocab, model_max_length=128)
     tok.save_pretrained(f"{w}/tokenizer")

@@ -344,7 +344,21 @@ def test_perplexity_equals_sliding_window_by_hand(ckpts, tmp_path):
     tok = mt.AutoTokenizer.from_pretrained(ckpts["gpt"])
     by_hand = mt.evaluation.perplexity.sliding_window_perplexity(model, tx, tokenizer=tok, max_length=8, stride=4)
     assert res["headline"]["score"] == pytest.approx(by_hand["perplexity"], rel=1e-6)
-    assert res["bad_records"] == 1 and "v.jsonl:7" in res["bad"][0]
+    assert res["bad_records"] == 1 and "v.jsonl:7" in res["bad"][0] and res["dtype"] == "float32"
+
+
+def test_perplexity_bfloat16_is_recorded_and_equals_the_api(ckpts, tmp_path):
+    tx = texts(4, seed=12)
+    data = write_jsonl(tmp_path / "v.jsonl", [{"text": t} for t in tx])
+    argv = ["evaluate", "--model", ckpts["gpt"], "--task", "perplexity", "--data", data, "--max-length", "8"]
+    assert main([*argv, "--dtype", "bfloat16", "-o", str(tmp_path / "o"), "--no-progress"]) == 0
+    res = read(tmp_path / "o")
+    model = mt.AutoModelForCausalLM.from_pretrained(ckpts["gpt"]).eval()
+    tok = mt.AutoTokenizer.from_pretrained(ckpts["gpt"])
+    ppl = mt.evaluation.perplexity.sliding_window_perplexity
+    low = ppl(model, tx, tokenizer=tok, max_length=8, dtype="bfloat16")["perplexity"]
+    assert res["dtype"] == "bfloat16" and res["headline"]["score"] == pytest.approx(low, rel=1e-6)
+    assert low != ppl(model, tx, tokenizer=tok, max_length=8)["perplexity"]
 
 
 def test_contamination_finds_planted_overlaps_and_no_others(ckpts, tmp_path):

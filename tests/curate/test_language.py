@@ -133,6 +133,9 @@ EDGE_TEXTS = [
     "Привет, как дела? Это короткий тест.",
     "x",
     "   leading and trailing spaces   ",
+    "ASCII file\x1cseparator and unit\x1fseparator stay inside words for fastText",
+    "line one\nline two\r\nline three\x0bline four\x0cline five",
+    "a next-line\x85character and a line\u2028separator and a paragraph\u2029separator",
     " ".join(t for ts in SAMPLES.values() for t in ts) * 20,
 ]
 
@@ -147,7 +150,8 @@ def test_batched_numpy_model_is_fastText():
     model = load_model(bundled_model_path())
     fast = fasttext_numpy.load(bundled_model_path())
     assert fast is not None and len(fast.labels) == 176
-    texts = [t.translate(_NEWLINES) for ts in SAMPLES.values() for t in ts] + EDGE_TEXTS
+    raw = [t for ts in SAMPLES.values() for t in ts] + EDGE_TEXTS  # line breaks left in: predict_many's job
+    texts = [t.translate(_NEWLINES) for t in raw]  # one line each, as fastText reads a document
     ours = fast.predict(texts)
     exact = 0
     for t, got in zip(texts, ours):
@@ -159,10 +163,28 @@ def test_batched_numpy_model_is_fastText():
     for langs, thr in ((["en"], 0.65), (None, 0.5), (["de", "fr"], 0.9)):
         f = LanguageFilter(languages=langs, threshold=thr)
         one_by_one = [f._decide(*f._predict_one(t)) for t in texts]
-        batched = [f._decide(*r) for r in f.predict_many(texts)]
-        assert [(k, r, lang, round(s, 4)) for k, r, lang, s in batched] == [
-            (k, r, lang, round(s, 4)) for k, r, lang, s in one_by_one
-        ]
+        expected = [(k, r, lang, round(s, 4)) for k, r, lang, s in one_by_one]
+        for batch in (texts, raw):
+            batched = [f._decide(*r) for r in f.predict_many(batch)]
+            assert [(k, r, lang, round(s, 4)) for k, r, lang, s in batched] == expected
+
+
+def test_word_memo_starts_afresh_with_the_same_predictions(monkeypatch):
+    """The word -> rows memo is bounded: when a batch would pass the bound it starts afresh, and every prediction
+    stays the same as with an unbounded memo (a reset in the middle of a batch must not lose its known words)."""
+    from massivetext.curate import fasttext_numpy
+    from massivetext.curate.language import _NEWLINES
+
+    texts = [t.translate(_NEWLINES) for t in [t for ts in SAMPLES.values() for t in ts] + EDGE_TEXTS[:-1]]
+    unbounded = fasttext_numpy.load(bundled_model_path())
+    expected = unbounded.predict_with_margin(texts)
+    monkeypatch.setattr(fasttext_numpy, "_MAX_CACHED_WORDS", 60)
+    small = fasttext_numpy.load(bundled_model_path())
+    got = []
+    for i in range(0, len(texts), 3):  # ~60 new words a batch: a reset every batch or two
+        got += small.predict_with_margin(texts[i : i + 3])
+        assert len(small._index) <= 200
+    assert got == expected
 
 
 def test_threshold_and_languages(lid):

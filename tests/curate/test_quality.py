@@ -147,3 +147,79 @@ def test_same_decisions_as_datatrove_where_words_coincide():
         assert Q.check(text) == expected, text
         seen.add(expected[1])
     assert {None, "too_few_words", "stop_words"} <= seen  # the sample really exercised several rules
+
+
+class _NotAscii(str):
+    """A str that claims not to be ASCII: sends an ASCII text down the general (non-ASCII) path."""
+
+    def isascii(self) -> bool:
+        return False
+
+
+def test_ascii_path_equals_general_path():
+    """ASCII texts are checked on their bytes (translate and count instead of word lists and a regex): the same
+    decision and reason as the general path, for every ASCII character (controls, \\x1c-\\x1f which str.split()
+    treats as whitespace, punctuation, bullets, ellipses) and for configurations that reach every rule."""
+    import random
+
+    rng = random.Random(3)
+    pieces = [chr(c) for c in range(128)] + [
+        "...",
+        "the ",
+        "and ",
+        "The, ",
+        "OF ",
+        "#",
+        "- ",
+        "* ",
+        "\n",
+        "  ",
+        "word ",
+    ]
+    filters = [
+        GopherQualityFilter(),
+        GopherQualityFilter(
+            min_words=3,
+            max_words=40,
+            min_mean_word_length=1,
+            max_mean_word_length=30,
+            max_symbol_word_ratio=0.5,
+            min_alpha_words_ratio=0.3,
+            min_stop_words=1,
+        ),  # fmt: skip
+        GopherQualityFilter(
+            min_words=None,
+            max_words=None,
+            min_mean_word_length=None,
+            max_mean_word_length=None,
+            max_symbol_word_ratio=None,
+            max_bullet_lines_ratio=None,
+            max_ellipsis_lines_ratio=None,
+            min_alpha_words_ratio=0.9,
+            stop_words=["THE", "ünï", "and"],
+            min_stop_words=2,
+        ),  # fmt: skip
+    ]
+    reasons = set()
+    for _ in range(4000):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 120)))
+        for f in filters:
+            got = f.check(text)
+            assert got == f.check(_NotAscii(text)), (text, got)
+            reasons.add(got[1])
+    assert {None, "too_few_words", "stop_words", "alpha_words", "hash_ratio", "bullet_lines"} <= reasons
+
+
+def test_punctuation_regex_deletes_what_translate_deletes():
+    """The general path deletes punctuation with a regex (faster than str.translate off ASCII): the same text."""
+    import random
+
+    from massivetext.curate.quality import _PUNCTUATION_RUN
+    from massivetext.curate.text_units import PUNCTUATION
+
+    table = str.maketrans("", "", PUNCTUATION)
+    rng = random.Random(5)
+    pieces = [*PUNCTUATION, "é", "ß", "\xa0", "\u2003", "日本", "…", "•", "\U0001f600", "]", "\\", "^", "-", " ", "w"]
+    for _ in range(3000):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 60)))
+        assert _PUNCTUATION_RUN.sub("", text) == text.translate(table), text

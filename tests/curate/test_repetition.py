@@ -165,3 +165,26 @@ def test_defaults_and_empty():
     assert dict(TOP_NGRAMS) == {2: 0.2, 3: 0.18, 4: 0.16}
     assert dict(DUP_NGRAMS) == {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
     assert np.isclose(sum(dict(DUP_NGRAMS).values()), 0.75)
+
+
+def test_small_document_path_equals_numpy_path():
+    """Short documents take a plain-Python path over the positions that can repeat, long ones numpy over all
+    positions: the same fractions in the same order, ties (equal counts and spans, overlapping occurrences)
+    included, for any choice of n-gram sizes."""
+    from massivetext.curate.repetition import _ngram_fractions_numpy, _ngram_fractions_small
+
+    rng = random.Random(7)
+    for _ in range(800):
+        vocab = ["a", "bb", "ccc", "dddd", "e", "ff", "gg", "h"][: rng.randint(1, 8)]
+        words = rng.choices(vocab, k=rng.randint(2, 80))
+        if rng.random() < 0.3:  # long repeated runs and periodic texts
+            words = (words[: rng.randint(1, 6)] * 30)[: rng.randint(2, 120)]
+        sizes = [((2, 3, 4), (5, 6, 7, 8, 9, 10))]
+        sizes.append((tuple(sorted(rng.sample(range(2, 12), 2))), tuple(sorted(rng.sample(range(2, 12), 3)))))
+        for top, dup in sizes:
+            a: dict = {}
+            b: dict = {}
+            assert list(_ngram_fractions_small(words, top, dup, a)) == list(
+                _ngram_fractions_numpy(words, top, dup, b)
+            ), (words, top, dup)
+            assert a == b

@@ -166,11 +166,15 @@ def test_loads_is_json_loads():
         '{"lone": "\\ud800"}',
         '{"a": 1, "a": 2}',
         '"just a string"',
+        '{"t": "a 1234567890123456789 run", "u64": 18446744073709551616, "i": -9223372036854775809}',
+        "[18446744073709551615, 9223372036854775807, 123456789012345678, 0.12345678901234567890123]",
     ]
     for line in lines:
         for raw in (line, line.encode("utf-8")):
             got, want = loads(raw), json.loads(raw)
             assert repr(got) == repr(want) and type(got) is type(want), line
+        got = loads(line, line.encode("utf-8"))  # the readers' call: the text and the bytes it came from
+        assert repr(got) == repr(json.loads(line)) and type(got) is type(json.loads(line)), line
     assert isinstance(loads(lines[1])["big"], int)
     assert math.isnan(loads(lines[2])["x"])
     with pytest.raises(json.JSONDecodeError):

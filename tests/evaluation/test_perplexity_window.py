@@ -14,6 +14,7 @@ from massivetext.evaluation.perplexity import (
     split_lm_head,
     token_nll,
 )
+from massivetext.evaluation.scored_forward import gpt_scored_hidden
 from peers import require
 
 transformers = require("transformers")
@@ -122,7 +123,7 @@ def test_split_head_and_fallbacks_equal_exact_loop(gpt):
         (padded, False),
         (hf, True),
         (hf, False),
-        (_LogitsOnly(hf), True),
+        (_LogitsOnly(hf).eval(), True),  # built in training mode, which sliding_window_nll restores on hf
     ):
         nll, count, per_window = sliding_window_nll(
             model, seqs, max_length=64, stride=24, batch_size=4, split_head=split
@@ -138,3 +139,53 @@ def test_token_nll_equals_log_softmax_in_blocks():
     t = torch.randint(0, 50_000, (100,), generator=g)  # 100 rows = 3 blocks of 41 at this vocabulary
     ref = -torch.log_softmax((h @ w.T + b).double(), -1)[torch.arange(100), t]
     assert torch.allclose(token_nll(h, w, b, t).double(), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {},
+        {"n_layer": 1},
+        {"scale_attn_by_inverse_layer_idx": True},
+        {"mt_rotary": True, "mt_rmsnorm": True, "mt_swiglu": True, "mt_bias": False},
+    ],
+)
+def test_gpt_scored_hidden_equals_trunk(switches):
+    """The last block run for some positions only (keys and values for all) gives the trunk's hidden states there."""
+    torch.manual_seed(1)
+    cfg = mt.AutoConfig.for_model(
+        "gpt2", vocab_size=61, n_positions=40, n_embd=32, n_head=4, **{"n_layer": 3, **switches}
+    )
+    model = mt.AutoModelForCausalLM.from_config(cfg).eval()
+    x = torch.randint(0, 61, (3, 37))
+    with torch.inference_mode():
+        full = model.trunk(x)
+        for first in (0, 1, 20, 36):
+            torch.testing.assert_close(gpt_scored_hidden(model, x, first), full[:, first:], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(gpt_scored_hidden(model, x[:, :1], 0), model.trunk(x[:, :1]))
+
+
+@pytest.mark.parametrize("last_block_scored_only", [True, False])
+def test_scored_last_block_on_off_equal_exact_loop(gpt, last_block_scored_only):
+    """Windows of many lengths and first scored positions mixed in batches (texts of 2 to 300 tokens)."""
+    hf, ours, _ = gpt
+    rng = np.random.default_rng(7)
+    seqs = [rng.integers(0, 97, n) for n in (300, 2, 3, 64, 65, 90, 150, 33)]
+    nll, count, per_window = sliding_window_nll(
+        ours, seqs, max_length=64, stride=20, batch_size=3, last_block_scored_only=last_block_scored_only
+    )
+    assert count.tolist() == [len(s) - 1 for s in seqs]
+    expected = [exact_loop(hf, s, 64, 20) for s in seqs]
+    assert np.exp(nll / count) == pytest.approx(expected, rel=1e-5)
+
+
+def test_bfloat16_option_is_close_not_exact(gpt):
+    """dtype="bfloat16" really computes in bfloat16 (the result moves) and stays near the float32 perplexity."""
+    _, ours, _ = gpt
+    ids = np.random.default_rng(11).integers(0, 97, 500)
+    exact = sliding_window_perplexity(ours, ids, max_length=64, stride=32)["perplexity"]
+    assert sliding_window_perplexity(ours, ids, max_length=64, stride=32, dtype="float32")["perplexity"] == exact
+    low = sliding_window_perplexity(ours, ids, max_length=64, stride=32, dtype="bfloat16")["perplexity"]
+    assert low != exact and low == pytest.approx(exact, rel=1e-2)
+    with pytest.raises(mt.MassiveTextError, match="dtype must be"):
+        sliding_window_perplexity(ours, ids, max_length=64, stride=32, dtype="int8")

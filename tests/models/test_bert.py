@@ -90,3 +90,39 @@ def test_classifier_from_a_masked_lm_checkpoint_gets_a_fresh_head(tmp_path):
         model = mt.AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert_close(model.bert.embeddings.word_embeddings.weight, hf.bert.embeddings.word_embeddings.weight)
     assert model(torch.tensor([[5, 6, 7]])).logits.shape == (1, 2)
+
+
+@pytest.mark.parametrize("family", ["Bert", "Roberta"])
+@pytest.mark.parametrize("head", ["ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"])
+def test_skip_padding_matches_transformers_on_real_tokens(family, head, tmp_path):
+    """Inference on packed real tokens (what the pipelines ask for): every real position as transformers computes it
+    on the padded batch, pads included in its attention mask. Rows of very different lengths, one without padding."""
+    torch.manual_seed(1)
+    cfg = getattr(transformers, f"{family}Config")(
+        hidden_size=48,
+        num_attention_heads=3,
+        num_hidden_layers=3,
+        intermediate_size=72,
+        vocab_size=90,
+        max_position_embeddings=40,
+        num_labels=2 if head.endswith("Answering") else 3,
+    )
+    hf = getattr(transformers, family + head)(cfg).eval()
+    hf.save_pretrained(tmp_path)
+    model = HEADS[head].from_pretrained(tmp_path)
+    lengths = [14, 3, 9, 1]
+    x = torch.randint(3, 90, (4, 14), generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(14)[None, :] < torch.tensor(lengths)[:, None]).long()
+    x = x.masked_fill(mask == 0, cfg.pad_token_id)
+    with torch.inference_mode():
+        ours = model(input_ids=x, attention_mask=mask, skip_padding=True)
+        ref = hf(input_ids=x, attention_mask=mask)
+    names = ["start_logits", "end_logits"] if head == "ForQuestionAnswering" else ["logits"]
+    for name in names:
+        got, want = getattr(ours, name), getattr(ref, name)
+        if head == "ForSequenceClassification":
+            assert_close(got, want, atol=1e-5, rtol=1e-5)
+            continue
+        for r, n in enumerate(lengths):
+            assert_close(got[r, :n], want[r, :n], atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(got[1, 3:], want[1, 3:], atol=1e-3)  # pads were skipped, not computed

@@ -26,6 +26,17 @@ def pipes(gpt2_dir):
         {"max_new_tokens": 6, "num_beams": 3, "num_return_sequences": 2, "do_sample": False},
         {"max_new_tokens": 7, "do_sample": False, "repetition_penalty": 1.3},
         {"max_new_tokens": 10, "do_sample": False, "no_repeat_ngram_size": 2},
+        # left pads are no tokens: n-grams and the penalty must skip them (one prompt at a time has none)
+        {"max_new_tokens": 8, "do_sample": False, "no_repeat_ngram_size": 1},
+        {"max_new_tokens": 8, "num_beams": 3, "do_sample": False, "no_repeat_ngram_size": 1},
+        {
+            "max_new_tokens": 10,
+            "num_beams": 2,
+            "num_return_sequences": 2,
+            "do_sample": False,
+            "no_repeat_ngram_size": 3,
+        },
+        {"max_new_tokens": 8, "num_beams": 3, "do_sample": False, "repetition_penalty": 1.5},
     ],
 )
 def test_generation_matches(pipes, kwargs):
@@ -63,3 +74,25 @@ def test_chat_messages_in_and_out(gpt2_dir):
     out = ours(chat, max_new_tokens=5, do_sample=False)
     assert_same(out, ref(chat, max_new_tokens=5, do_sample=False))
     assert out[0]["generated_text"][:2] == chat and out[0]["generated_text"][2]["role"] == "assistant"
+
+
+def test_handle_long_generation_hole(pipes, gpt2_dir):
+    """4.57's "hole": a prompt longer than model_max_length (96) - max_new_tokens keeps its last tokens; batched with
+    a short prompt against transformers one prompt at a time."""
+    ref, ours = pipes
+    long = " ".join(["Alice visited the castle of the old river and then"] * 12)  # > 96 tokens
+    tok = transformers.AutoTokenizer.from_pretrained(gpt2_dir)
+    assert len(tok(long)["input_ids"]) > 96
+    prompts = [long, PROMPTS[1]]
+    for kwargs in ({"max_new_tokens": 6}, {"max_new_tokens": 5, "return_full_text": False}):
+        kw = {"do_sample": False, "handle_long_generation": "hole", **kwargs}
+        want = [ref(p, **kw) for p in prompts]
+        assert_same(ours(prompts, **kw), want)
+    with pytest.raises(mt.MassiveTextError, match="prompt"):
+        ours(long, max_new_tokens=6, do_sample=False)  # without the hole: too long for the positions
+    with pytest.raises(mt.MassiveTextError, match="model_max_length"):
+        ours(long, max_new_tokens=96, do_sample=False, handle_long_generation="hole")
+    with pytest.raises(ValueError):
+        ref(long, max_new_tokens=96, do_sample=False, handle_long_generation="hole")
+    with pytest.raises(mt.MassiveTextError, match="handle_long_generation"):
+        ours(long, max_new_tokens=6, handle_long_generation="cut")

@@ -18,11 +18,11 @@ from massivetext.training.trainer import Trainer
 CPU = torch.device("cpu")
 
 
-def mt_gpt():
+def mt_gpt(**kw):
     import massivetext as mt
 
     cfg = mt.AutoConfig.for_model("gpt2", vocab_size=21, n_positions=32, n_embd=32, n_layer=2, n_head=2,
-                                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # fmt: skip
+                                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **kw)  # fmt: skip
     torch.manual_seed(0)
     return mt.AutoModelForCausalLM.from_config(cfg)
 
@@ -73,16 +73,52 @@ def test_this_machine_follows_proc_cpuinfo():
 def test_compile_break_even_scales_with_the_work_of_a_step():
     model = mt_gpt()
     bench = speed.BENCH_FLOPS_PER_STEP
-    assert speed.break_even_steps(CPU, bench) == 100  # the measured benchmark model
-    assert speed.resolve_compile("auto", model, CPU, 101, bench) == (True, "compile: 101 steps > break-even 100")
-    assert speed.resolve_compile("auto", model, CPU, 100, bench)[0] is False
+    assert speed.break_even_steps(CPU, bench) == 440  # the measured benchmark model, fp32
+    assert speed.break_even_steps(CPU, bench, bf16=True) == 400  # and under bf16 autocast
+    assert speed.resolve_compile("auto", model, CPU, 441, bench) == (True, "compile: 441 steps > break-even 440")
+    assert speed.resolve_compile("auto", model, CPU, 440, bench)[0] is False
+    assert speed.resolve_compile("auto", model, CPU, 401, bench, bf16=True)[0] is True
+    assert speed.resolve_compile("auto", model, CPU, 400, bench, bf16=True)[0] is False
     assert speed.resolve_compile("auto", model, CPU, 10_000, bench / 1000)[0] is False  # tiny step: never repays
+    assert speed.resolve_compile("auto", model, CPU, 2, bench * 1000)[0] is True  # a large model repays at once
     assert speed.resolve_compile("auto", tiny_gpt2(), CPU, 10**9, bench)[0] is False  # transformers' model
     assert speed.resolve_compile(True, torch.nn.Linear(2, 2), CPU, 1, 1.0)[0] is True
     assert speed.resolve_compile(False, model, CPU, 10**9, bench)[0] is False
-    # CPU bf16: compiling was measured slower than eager, so auto never compiles there
-    on, why = speed.resolve_compile("auto", model, CPU, 10**9, bench, bf16=True)
-    assert not on and why.startswith("eager: compile measured slower than eager under CPU bf16")
+
+
+def test_a_resumed_run_makes_the_choice_of_the_run_it_continues(tmp_path, monkeypatch):
+    """Compile is decided on the whole run's length, so resuming 2 steps before the end of a run that compiled
+    compiles again (eager and compiled kernels round differently; a resume must stay bit-identical)."""
+    wrapped = []
+
+    class Recorded:  # stands in for the compiled module: records the choice without running inductor
+        def __init__(self, module):
+            wrapped.append(module)
+            self.module = module
+
+        def __call__(self, *args, **kwargs):
+            return self.module(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.module, name)
+
+    import massivetext.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "CompiledOrEager", Recorded)
+    monkeypatch.setattr(speed, "BREAK_EVEN_FLOPS", {("cpu", False): 5 * speed.BENCH_FLOPS_PER_STEP})
+    monkeypatch.setattr(Trainer, "_flops_per_token", lambda self, seq: speed.BENCH_FLOPS_PER_STEP / (4 * seq))
+    train = datasets.Dataset.from_dict({"input_ids": counting_sequences(16, 12)})
+    rows = []
+    for resume in (None, str(tmp_path / "checkpoint-6")):
+        args = TrainingArguments(output_dir=str(tmp_path), max_steps=8, per_device_train_batch_size=4, save_steps=6,
+                                 disable_tqdm=True, use_cpu=True, bf16=False)  # fmt: skip
+        model = mt_gpt(bos_token_id=0, eos_token_id=0)  # ids inside the vocabulary: the checkpoint is saved
+        Trainer(model, args, train_dataset=train).train(resume_from_checkpoint=resume)
+        rows.append([json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()])
+    begins = [r for r in rows[1] if r.get("event") == "train_begin"]
+    assert [b["step"] for b in begins] == [0, 6]
+    assert [b["compile"] for b in begins] == ["compile: 8 steps > break-even 5"] * 2
+    assert len(wrapped) == 2
 
 
 def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
@@ -125,7 +161,7 @@ def test_trainer_logs_its_choice_and_keeps_fp32_master_weights(tmp_path, monkeyp
     begin = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()][0]
     assert begin["event"] == "train_begin"
     assert begin["precision"] == "bf16 autocast: CPU has AMX"
-    assert begin["compile"].startswith("eager: compile measured slower")  # bf16 on CPU
+    assert begin["compile"].startswith("eager: 3 steps <= compile break-even")  # a tiny model never repays it
     assert all(p.dtype == torch.float32 for p in model.parameters())
     states = [s for s in trainer.optimizer.state.values()]
     assert states and all(s["exp_avg"].dtype == torch.float32 for s in states)

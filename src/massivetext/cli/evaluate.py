@@ -76,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ngram", type=int, default=13)
     p.add_argument("--strict", action="store_true", help="stop at the first bad record instead of setting it aside")
     p.add_argument("--device", default=None)
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="perplexity: bfloat16 runs the matmuls in bfloat16 (faster on CPUs/GPUs that have it; not exact)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -141,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress,
             options=opts,
+            dtype=args.dtype,
         )
     _print(result, args.output if not args.metric or args.output else None)
     return 0

@@ -3,11 +3,13 @@
 fastText's ``predict`` costs about 0.4 ms per document, almost all of it in C++ per word: it re-tokenizes, re-hashes
 every character n-gram of every word, looks the hash up in the pruned bucket table and decodes the
 product-quantized row, for every occurrence of every word. Here each distinct word is turned into its row ids once
-(and remembered), and a batch of documents becomes one gather of rows and one segmented sum.
+(and remembered: one dict lookup per word occurrence), and a batch of documents becomes one gather of rows and a
+few sums, one per group of documents of similar length. A text is read as one line: line breaks inside it are
+word separators, as in the single line ``LanguageFilter`` makes of a document.
 
 The numbers are fastText's, bit for bit: rows are decoded as ``norm * centroid`` in float32 as its ``addcode`` does,
-each document's rows are summed in float32 in the same order (``np.add.reduceat`` along the row axis adds row after
-row), the mean, the dot products and the hierarchical-softmax path sums follow its float32/float64 steps
+each document's rows are summed in float32 in the same order (``np.add.reduce`` along a row axis that is not the
+contiguous one adds row after row; zero rows padding the end change nothing), the mean, the dot products and the hierarchical-softmax path sums follow its float32/float64 steps
 (``model.cc``, ``loss.cc``: ``1. / (1 + exp(-f))``, ``log(x + 1e-5)``). Only ``exp`` and ``log`` come from numpy
 instead of the C library: both are within an ulp of the exact value, so a probability could differ in its last
 bit; a document whose result lies that close to a decision (the threshold, the rounding of the stored score, a tie
@@ -19,17 +21,22 @@ best label only (``k=1``). ``load`` returns ``None`` for anything else, and call
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import repeat
 
 import numpy as np
 
 _MAGIC, _VERSION = 793712314, 12
 _LOSS_HS, _MODEL_SUP = 1, 3
 EOS = "</s>"
-_SEPARATORS = str.maketrans({"\t": " ", "\0": " ", "\n": " ", "\r": " ", "\v": " ", "\f": " "})
+_WORD = re.compile("[^ \t\n\r\v\f\x00]+")  # what fastText's readWord reads as a word
+# ASCII characters where str.split() and fastText's readWord disagree: NUL separates for fastText only, \x1c-\x1f
+# for Python only
+_ODD_ASCII = re.compile("[\x00\x1c-\x1f]")
 AMBIGUOUS = None  # a prediction the caller must get from fastText itself
+_GATHER_ROWS = 1 << 16  # model rows gathered at once for the sums (4 MB of float32 at lid.176's 16 dimensions)
 _MAX_CACHED_WORDS = 300_000  # bound on the word -> row ids memo (~40 MB: memory stays flat on any corpus)
 
 
@@ -129,24 +136,29 @@ class FastTextModel:
     output: np.ndarray  # (labels, dim) float32
     left: np.ndarray
     right: np.ndarray
-    _index: dict[str, int] = field(default_factory=dict, repr=False)
-    _ptr: list[int] = field(default_factory=lambda: [0], repr=False)
-    _ids: list[np.ndarray] = field(default_factory=list, repr=False)
+    _index: dict[str, int] = field(default_factory=dict, repr=False)  # word -> its number in the memo
     _flat: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32), repr=False)
+    _padded: np.ndarray | None = field(default=None, repr=False)
+    _scratch: np.ndarray | None = field(default=None, repr=False)
     _ptr_arr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
 
     # ---- row ids of words --------------------------------------------------------------------------------------
 
-    def _subword_rows(self, tokens: list[str]) -> list[np.ndarray]:
-        """Each token's input rows in fastText's order: its word row (if in the vocabulary) then the rows of its
-        character n-grams of ``<token>`` (``minn``..``maxn`` characters, by start then length) whose bucket
-        survived pruning. All n-grams of all tokens are hashed together (FNV-1a, vectorized over positions)."""
+    def _subword_rows(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The tokens' input rows, one token after the other, and how many each has. A token's rows in fastText's
+        order: its word row (if in the vocabulary) then the rows of its character n-grams of ``<token>``
+        (``minn``..``maxn`` characters, by start then length) whose bucket survived pruning; ``</s>`` has its word
+        row only. All n-grams of all tokens are hashed together (FNV-1a, vectorized over positions)."""
         nwords = len(self.words)
-        enc = [("<" + t + ">").encode("utf-8", "surrogatepass") for t in tokens]
-        lens = np.fromiter(map(len, enc), np.int64, len(enc))
-        data = np.frombuffer(b"".join(enc), np.uint8)
+        # "<token>" of every token in one buffer: encoded with "\n" between them (never inside a token: it separates
+        # words), which gives the token lengths, then removed
+        joined = ("<" + ">\n<".join(tokens) + ">").encode("utf-8", "surrogatepass")
+        seps = np.flatnonzero(np.frombuffer(joined, np.uint8) == 10)
+        ends_with_sep = np.append(seps, len(joined))
+        lens = np.diff(ends_with_sep, prepend=-1) - 1  # bytes of each "<token>"
+        data = np.frombuffer(joined.replace(b"\n", b""), np.uint8)
         ends = np.cumsum(lens)
-        tok_of_byte = np.repeat(np.arange(len(enc)), lens)
+        tok_of_byte = np.repeat(np.arange(len(tokens)), lens)
         is_start = (data & 0xC0) != 0x80  # first byte of a UTF-8 character
         starts = np.flatnonzero(is_start)  # one n-gram family per character: fastText's `i`
         char_rank = np.cumsum(is_start) - 1  # character number of each byte in the whole buffer
@@ -179,67 +191,112 @@ class FastTextModel:
         start, ngram_n, rows = start[ok], ngram_n[ok], rows[ok] + nwords
         order = np.lexsort((ngram_n, start))  # by start (so by token), then length: fastText's order
         tok, rows = tok_of_byte[start[order]], rows[order].astype(np.int32)
-        bounds = np.searchsorted(tok, np.arange(len(enc) + 1))
-        out = []
+        n_tok = len(tokens)
         get = self.words.get
-        for k, t in enumerate(tokens):
-            sub = rows[bounds[k] : bounds[k + 1]]
-            wid = get(t)
-            out.append(sub if wid is None else np.concatenate(([wid], sub)).astype(np.int32))
-        return out
+        wid = np.fromiter(map(get, tokens, repeat(-1)), np.int64, n_tok)
+        if EOS in self.words:
+            eos = [k for k, t in enumerate(tokens) if t == EOS]  # no subwords: fastText adds none to </s>
+            if eos:
+                keep = tok != eos[0]
+                tok, rows = tok[keep], rows[keep]
+        has_word = (wid >= 0).astype(np.int64)
+        counts = np.bincount(tok, minlength=n_tok).astype(np.int64) + has_word
+        ptr = np.cumsum(counts) - counts  # where each token's rows begin
+        flat = np.empty(int(counts.sum()), np.int32)
+        flat[ptr[has_word > 0]] = wid[has_word > 0]
+        sub_start = np.searchsorted(tok, np.arange(n_tok))  # first n-gram row of each token (tok is sorted)
+        flat[np.arange(len(tok)) + (ptr + has_word - sub_start)[tok]] = rows
+        return flat, counts
 
-    def _remember(self, tokens: list[str]) -> None:
-        if len(self._index) + len(tokens) > _MAX_CACHED_WORDS:
-            self._index, self._ptr, self._ids = {}, [0], []
-            self._flat, self._ptr_arr = np.zeros(0, np.int32), np.zeros(1, np.int64)
-        rows = [
-            np.array([self.words[EOS]], np.int32) if t == EOS else r for t, r in zip(tokens, self._subword_rows(tokens))
-        ]
-        base = len(self._index)
-        for k, (t, r) in enumerate(zip(tokens, rows)):
-            self._index[t] = base + k
-            self._ptr.append(self._ptr[-1] + len(r))
-        self._flat = np.concatenate([self._flat, *rows]) if rows else self._flat
-        self._ptr_arr = np.asarray(self._ptr, np.int64)
+    def _ids_of(self, tokens: list[str]) -> np.ndarray:
+        """Each token's number in the memo (``_ptr_arr[k]:_ptr_arr[k + 1]`` are its rows in ``_flat``): one dict
+        lookup per token; the rows of the words not seen before are computed afterwards, all at once."""
+        index = self._index
+        idx = np.fromiter(map(index.get, tokens, repeat(-1)), np.int64, len(tokens))
+        miss = np.flatnonzero(idx < 0)
+        if len(miss) == 0:
+            return idx
+        missed = [tokens[i] for i in miss.tolist()]
+        new = set(missed)
+        if len(index) + len(new) > _MAX_CACHED_WORDS:  # start afresh, with this batch's words only
+            self._forget()
+            index, new = self._index, set(tokens)
+            miss, missed = np.arange(len(tokens)), tokens
+        words = list(new)  # any order: a word's rows do not depend on where the memo keeps them
+        index.update(zip(words, range(len(index), len(index) + len(words))))
+        flat, counts = self._subword_rows(words)
+        self._flat = np.concatenate([self._flat, flat])
+        self._ptr_arr = np.concatenate([self._ptr_arr, self._ptr_arr[-1] + np.cumsum(counts)])
+        idx[miss] = np.fromiter(map(index.__getitem__, missed), np.int64, len(missed))
+        return idx
+
+    def _input_padded(self) -> np.ndarray:
+        """The input matrix with one more row, of zeros (made once)."""
+        if self._padded is None:
+            self._padded = np.vstack([self.input, np.zeros((1, self.input.shape[1]), np.float32)])
+        return self._padded
+
+    def _buffer(self, n: int) -> np.ndarray:
+        """A float32 scratch array of at least ``n`` values, reused (fresh large arrays cost page faults)."""
+        if self._scratch is None or len(self._scratch) < n:
+            self._scratch = np.empty(max(n, _GATHER_ROWS * self.input.shape[1]), np.float32)
+        return self._scratch[:n]
+
+    def _forget(self) -> None:
+        self._index = {}
+        self._flat, self._ptr_arr = np.zeros(0, np.int32), np.zeros(1, np.int64)
 
     # ---- prediction --------------------------------------------------------------------------------------------
 
     def hidden(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """fastText's hidden vector of each text read as one line (``text + "\\n"``), and whether it has one (a
         text with no known word or n-gram gets no prediction)."""
-        docs = []
-        for t in texts:
-            toks = list(filter(None, t.translate(_SEPARATORS).split(" ")))  # fastText's readWord, bar its EOS
+        flat: list[str] = []
+        n_tok = np.empty(len(texts), np.int64)
+        for k, t in enumerate(texts):
+            if t.isascii() and _ODD_ASCII.search(t) is None:
+                toks = t.split()  # on ASCII without NUL or \x1c-\x1f, str.split() splits where readWord does
+            else:
+                toks = _WORD.findall(t)  # fastText's readWord, bar its EOS
             if EOS in t:  # fastText stops reading a line at a literal </s>
                 toks = toks[: toks.index(EOS)] if EOS in toks else toks
             if "__label__" in t:  # label tokens are not words: predict skips them
                 toks = [w for w in toks if not w.startswith("__label__")]
             toks.append(EOS)
-            docs.append(toks)
-        index = self._index
-        flat = list(chain.from_iterable(docs))
-        new = set(flat).difference(index)
-        if new:
-            self._remember(sorted(new))
-        idx = np.array(list(map(index.__getitem__, flat)), np.int64)
-        n_tok = np.fromiter(map(len, docs), np.int64, len(docs))
+            flat += toks
+            n_tok[k] = len(toks)
+        idx = self._ids_of(flat)
         ptr = self._ptr_arr
         lens = ptr[idx + 1] - ptr[idx]
         total = int(lens.sum())
         offs = np.repeat(ptr[idx] - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        rows = self.input[self._flat[offs]]
+        row_ids = np.append(self._flat[offs], len(self.input))  # + the id of the zero row that pads (below)
         tok_end = np.cumsum(n_tok)
         per_doc = np.add.reduceat(lens, np.concatenate(([0], tok_end[:-1]))) if len(idx) else np.zeros(0, np.int64)
-        per_doc = np.where(n_tok > 0, per_doc, 0)
         has = per_doc > 0
-        starts = (np.cumsum(per_doc) - per_doc)[has]
         dim = self.input.shape[1]
         hid = np.zeros((len(texts), dim), np.float32)
         if has.any():
-            # row after row, as fastText's addRow: np.add.reduce along axis 0 adds whole rows in order, while
-            # reduceat (and sums along the contiguous axis) use pairwise summation, which rounds differently
-            ends = starts + per_doc[has]
-            hid[has] = [np.add.reduce(rows[a:b], axis=0) for a, b in zip(starts.tolist(), ends.tolist())]
+            # Row after row, as fastText's addRow: np.add.reduce along a non-contiguous axis adds whole rows in
+            # order, while reduceat (and sums along the contiguous axis) use pairwise summation, which rounds
+            # differently. Documents of similar row counts are summed in one call, padded with zero rows at the
+            # end (x + 0 == x), in bins whose longest is at most 1/4 longer than their shortest.
+            docs = np.flatnonzero(has)
+            n_rows = per_doc[docs]
+            first = (np.cumsum(per_doc) - per_doc)[docs]
+            size_bin = np.floor(np.log(n_rows) / np.log(1.25)).astype(np.int64)
+            padded = self._input_padded()
+            for b in np.unique(size_bin):
+                in_bin = np.flatnonzero(size_bin == b)
+                width = int(n_rows[in_bin].max())
+                step = max(1, _GATHER_ROWS // width)  # documents gathered at once, into one reused buffer
+                for k in range(0, len(in_bin), step):
+                    sel = in_bin[k : k + step]
+                    at = first[sel][:, None] + np.arange(width)
+                    at = np.where(np.arange(width) < n_rows[sel][:, None], at, total)
+                    rows = self._buffer(len(sel) * width * dim).reshape(len(sel), width, dim)
+                    np.take(padded, row_ids[at], axis=0, out=rows)
+                    hid[docs[sel]] = np.add.reduce(rows, axis=1)
             scale = (1.0 / per_doc[has]).astype(np.float32)  # Vector::mul(real(1.0 / n))
             hid[has] *= scale[:, None]
         return hid, has
@@ -254,13 +311,30 @@ class FastTextModel:
         hid, has = self.hidden(texts)
         osz = len(self.labels)
         w = self.output[: osz - 1]  # internal node i (osz .. 2*osz-2) uses output row i - osz
+        # the same arithmetic as written out in the comments, in place (fewer large temporaries)
         dots = np.zeros((len(texts), osz - 1), np.float32)
+        tmp = np.empty_like(dots)
         for j in range(hid.shape[1]):  # DenseMatrix::dotRow: d += w[i][j] * h[j], in float32, j in order
-            dots += w[:, j][None, :] * hid[:, j][:, None]
-        e = np.exp(-dots.astype(np.float64)).astype(np.float32)  # std::exp(float)
-        f = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32)  # 1. / (1 + exp(-f))
-        log_left = np.log((1.0 - f.astype(np.float64)).astype(np.float32).astype(np.float64) + 1e-5).astype(np.float32)
-        log_right = np.log(f.astype(np.float64) + 1e-5).astype(np.float32)
+            np.multiply(w[:, j][None, :], hid[:, j][:, None], out=tmp)
+            dots += tmp
+        x = dots.astype(np.float64)
+        np.negative(x, out=x)
+        np.exp(x, out=x)
+        e = x.astype(np.float32)  # e = float32(exp(-dots)): std::exp(float)
+        e += np.float32(1)
+        x[...] = e
+        np.divide(1.0, x, out=x)
+        f = x.astype(np.float32)  # f = float32(1. / (1 + e))
+        x[...] = f
+        np.subtract(1.0, x, out=x)
+        x[...] = x.astype(np.float32)  # std_log takes a real: 1.0 - f rounded to float32
+        x += 1e-5
+        np.log(x, out=x)
+        log_left = x.astype(np.float32)  # log(1 - f + 1e-5)
+        x[...] = f
+        x += 1e-5
+        np.log(x, out=x)
+        log_right = x.astype(np.float32)  # log(f + 1e-5)
         score = np.zeros((len(texts), 2 * osz - 1), np.float32)
         for node in range(2 * osz - 2, osz - 1, -1):  # parents have larger numbers than their children
             k = node - osz

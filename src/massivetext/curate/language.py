@@ -24,6 +24,7 @@ itself. Decisions and stored scores are fastText's.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +39,15 @@ _LABEL = len("__label__")
 # documents scored together: their model rows are gathered at once (~130 bytes a character), so a batch holds at
 # most 256K characters (~35 MB) and a longer document goes to fastText alone, whose memory does not grow with it
 _BATCH_DOCS, _BATCH_CHARS = 1024, 1 << 18
+_MIN_BATCH = 16  # fewer texts than this are scored one by one by fastText (numpy's per-call costs dominate)
 _MARGIN = 2e-6  # ~30 float32 ulps of a probability (measured: at most 2): closer than this, ask fastText
 _NEWLINES = str.maketrans({"\n": " ", "\r": " ", "\v": " ", "\f": " ", "\x85": " ", "\u2028": " ", "\u2029": " "})
+_NEWLINE = re.compile("[\n\r\v\f\x85\u2028\u2029]")  # the same characters, for re.sub (faster than translate)
+
+
+def _one_line(text: str) -> str:
+    """The text as fastText must read it: one line, every line break a space."""
+    return _NEWLINE.sub(" ", text)
 
 
 def bundled_model_path() -> str:
@@ -128,21 +136,24 @@ class LanguageFilter(Filter):
 
     def predict_many(self, texts: list[str]) -> list[tuple[str, float, dict[str, float]]]:
         """``predict`` of each text, the fastText work done for all of them at once where the model allows."""
-        lines = [t.translate(_NEWLINES) for t in texts]
-        out: list[Any] = [(UNKNOWN, 0.0, {}) if not t.strip() else None for t in lines]
-        todo = [i for i, r in enumerate(out) if r is None and len(lines[i]) <= _BATCH_CHARS]
-        fast = self._batched() if todo else False
+        # newlines become spaces (strip() and len() are the same before and after); the numpy model splits words
+        # at \n \r \v \f as at spaces, so an ASCII text goes to it as it is
+        out: list[Any] = [(UNKNOWN, 0.0, {}) if not t.strip() else None for t in texts]
+        todo = [i for i, r in enumerate(out) if r is None and len(texts[i]) <= _BATCH_CHARS]
+        # a few texts (check() of one document): fastText's own call is faster than a numpy batch of them
+        fast = self._batched() if len(todo) >= _MIN_BATCH else False
         chunks: list[list[int]] = [[]]
         size = 0
         for i in todo if fast else []:  # at most _BATCH_CHARS characters scored together
-            if chunks[-1] and size + len(lines[i]) > _BATCH_CHARS:
+            if chunks[-1] and size + len(texts[i]) > _BATCH_CHARS:
                 chunks.append([])
                 size = 0
             chunks[-1].append(i)
-            size += len(lines[i])
+            size += len(texts[i])
         wanted, thr = self.languages, float(self.threshold)
         for chunk in chunks if fast else []:
-            for i, r in zip(chunk, fast.predict_with_margin([lines[i] for i in chunk])):
+            batch = [t if t.isascii() else _one_line(t) for t in (texts[i] for i in chunk)]
+            for i, r in zip(chunk, fast.predict_with_margin(batch)):
                 if r is None:
                     continue  # no known word or n-gram: fastText's own answer below
                 lang, p, gap = r
@@ -150,7 +161,7 @@ class LanguageFilter(Filter):
                 if gap < _MARGIN or abs(p - thr) < _MARGIN or abs(q - int(q) - 0.5) < _MARGIN * 1e4:
                     continue  # too close to call on the last bits of exp: fastText's own answer below
                 out[i] = (lang, p, {} if wanted is None else ({lang: p} if lang in wanted else {}))
-        return [r if r is not None else self._predict_one(lines[i]) for i, r in enumerate(out)]
+        return [r if r is not None else self._predict_one(_one_line(texts[i])) for i, r in enumerate(out)]
 
     def _predict_one(self, text: str) -> tuple[str, float, dict[str, float]]:
         model = self._fastText()

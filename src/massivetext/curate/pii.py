@@ -24,6 +24,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from massivetext.curate.step import Step
 
@@ -73,6 +74,27 @@ _PHONE_INTL = re.compile(r"\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,4}){2,5}
 # (about 5% of prose has them; the scan for them is a sixth of the cost of those two patterns)
 _FOUR_DIGITS = re.compile(r"\d\d\d\d")
 _PHONE_NANP = re.compile(r"\(\d{3}\) ?\d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\d{3}\.\d{3}\.\d{4}")
+
+
+# Gates: a substring every match must contain, looked for in a "shape" of the text's UTF-8 made by one
+# bytes.translate (a C pass and a few substring searches instead of a regex scan per pattern). Digit shape: ASCII
+# digits become "0", the separators the patterns use stay, every other byte is "x"; hex shape: hex digits and "."
+# become "h", ":" stays, every other byte is " ". Used where \d can only match ASCII digits (see ``redact``). A global IPv6 address with three colons has "::" or a colon
+# between two hex digits. Placeholders (<EMAIL> ...) hold none of these characters and are bracketed by < and >,
+# so a shape stays true for the text after a substitution (it is made again anyway when one happened).
+_DIGIT_SHAPE = bytes(
+    48 if 48 <= c <= 57 else c if chr(c) in " -.()+" else ord("x") for c in range(256)
+)  # fmt: skip
+_HEX_SHAPE = bytes(ord("h") if chr(c) in "0123456789abcdefABCDEF." else c if c == ord(":") else 32 for c in range(256))
+_SHAPES = {"digits": _DIGIT_SHAPE, "hex": _HEX_SHAPE}
+_SECRET_LITERALS = re.compile("|".join(re.escape(lit) for lits, _ in _SECRETS for lit in lits))
+_ASCII_GATES: dict[str, tuple[str, tuple[bytes, ...]]] = {
+    "ipv4": ("digits", (b"0.0",)),
+    "ipv6": ("hex", (b"h:h", b"::")),
+    "card": ("digits", (b"0" * 13, b"0000 0000 0000 0", b"0000-0000-0000-0", b"0000 000000 0000", b"0000-000000-0000")),
+    "phone_intl": ("digits", (b"+0",)),
+    "phone_nanp": ("digits", (b"(000)000-0000", b"(000) 000-0000", b"000-000-0000", b"000.000.0000")),
+}
 
 
 def _free_before(m: re.Match, chars: str, word: bool = True) -> bool:
@@ -130,8 +152,9 @@ class PIIRedactor(Step):
 
     def _subs(
         self,
-    ) -> list[tuple[str, tuple[str, ...] | re.Pattern | None, re.Pattern, Callable[[re.Match], str | None]]]:
-        """(kind, literals one of which must occur, pattern, match -> replacement or None), in redaction order."""
+    ) -> list[tuple[str, Any, Any, re.Pattern, Callable[[re.Match], str | None]]]:
+        """(kind, literals one of which must occur or a pattern that must match, the gate for ASCII texts or None,
+        pattern, match -> replacement or None), in redaction order."""
 
         def secret(m: re.Match) -> str:
             keep = m.groupdict().get("keep")  # a label kept before the secret
@@ -169,12 +192,16 @@ class PIIRedactor(Step):
             ok = _free_before(m, "(.-") and _free_after(m, "-", no_dot_digit=True)
             return self.placeholders["PHONE"] if ok else None
 
+        g = _ASCII_GATES
         table = {
-            "SECRET": [(lits, pat, secret) for lits, pat in _SECRETS],
-            "EMAIL": [(("@",), _EMAIL, email)],
-            "IP_ADDRESS": [((".",), _IPV4, ipv4), ((":",), _IPV6, ipv6)],
-            "CREDIT_CARD": [(_FOUR_DIGITS, _CARD, card)],
-            "PHONE": [(("+",), _PHONE_INTL, phone_intl), (_FOUR_DIGITS, _PHONE_NANP, phone_nanp)],
+            "SECRET": [(lits, None, pat, secret) for lits, pat in _SECRETS],
+            "EMAIL": [(("@",), None, _EMAIL, email)],
+            "IP_ADDRESS": [((".",), g["ipv4"], _IPV4, ipv4), ((":",), g["ipv6"], _IPV6, ipv6)],
+            "CREDIT_CARD": [(_FOUR_DIGITS, g["card"], _CARD, card)],
+            "PHONE": [
+                (("+",), g["phone_intl"], _PHONE_INTL, phone_intl),
+                (_FOUR_DIGITS, g["phone_nanp"], _PHONE_NANP, phone_nanp),
+            ],
         }
         return [(kind, *entry) for kind in PLACEHOLDERS if kind in self.kinds for entry in table[kind]]
 
@@ -184,8 +211,25 @@ class PIIRedactor(Step):
             subs = self.__dict__["_compiled"] = self._subs()
         counts: dict[str, int] = {}
         gates: dict[re.Pattern, bool] = {}
-        for kind, literals, pat, replace in subs:
-            if isinstance(literals, re.Pattern):  # a pattern the text must match (searched once per text)
+        # the shape gates are exact where \d means ASCII digits: an ASCII text, or one without other decimal digits
+        # (placeholders add none, so this holds after substitutions too)
+        shaped = text.isascii() or not any(c.isdecimal() for c in set(text) if not c.isascii())
+        shapes: dict[str, bytes] = {}
+        secrets: bool | None = None
+        for kind, literals, ascii_gate, pat, replace in subs:
+            if kind == "SECRET":  # one search for all their literals first: most texts hold none
+                if secrets is None:
+                    secrets = _SECRET_LITERALS.search(text) is not None
+                if not secrets:
+                    continue
+            if shaped and ascii_gate is not None:
+                name, needles = ascii_gate
+                shape = shapes.get(name)
+                if shape is None:
+                    shape = shapes[name] = text.encode("utf-8", "surrogatepass").translate(_SHAPES[name])
+                if not any(needle in shape for needle in needles):
+                    continue
+            elif isinstance(literals, re.Pattern):  # a pattern the text must match (searched once per text)
                 found = gates.get(literals)
                 if found is None:
                     found = gates[literals] = literals.search(text) is not None
@@ -206,6 +250,7 @@ class PIIRedactor(Step):
             text = pat.sub(repl, text)
             if n:
                 counts[kind] = counts.get(kind, 0) + n
+                shapes.clear()
         return text, counts
 
     def __call__(self, docs, ctx):

@@ -339,14 +339,14 @@ class Pipeline:
             "libraries": library_versions(),
         }
         run_stats.extra["run"]["seconds"] = time.perf_counter() - t0  # wall time, hashing included
-        run_stats.save(finished)  # first: from here a rerun needs no intermediate file
-        self._finish(out, run_stats, report, keep_work)
+        text = run_stats.save(finished)  # first: from here a rerun needs no intermediate file
+        self._finish(out, run_stats, report, keep_work, text)
         return run_stats
 
-    def _finish(self, out: str, run_stats: Stats, report: bool, keep_work: bool) -> None:
+    def _finish(self, out: str, run_stats: Stats, report: bool, keep_work: bool, text: str | None = None) -> None:
         from massivetext.curate.provenance import data_card
 
-        run_stats.save(os.path.join(out, "stats.json"))
+        run_stats.save(os.path.join(out, "stats.json"), text)  # text: the same stats' JSON, already made
         atomic_write_text(os.path.join(out, "data_card.md"), data_card(run_stats, out))
         if report:
             from massivetext.curate.report import write_report

@@ -4,6 +4,7 @@ written beside the corpus; token shards' ``index.json`` points back to it (``cur
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +33,11 @@ def input_manifest(files: list[str]) -> list[dict[str, Any]]:
 
 
 def library_versions() -> dict[str, str]:
+    return dict(_library_versions())
+
+
+@functools.cache  # read once per process, like the imports themselves (12 metadata parses cost ~20 ms a run)
+def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:

@@ -131,10 +131,15 @@ class Stats:
         steps = {k: StepStats(**v) for k, v in d.pop("steps", {}).items()}
         return cls(steps=steps, **d)
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, text: str | None = None) -> str:
+        """Write the statistics as JSON (``text``: their JSON from an earlier ``save`` of unchanged stats); returns
+        the JSON written."""
         from massivetext._atomic import atomic_write_text
 
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n")
+        if text is None:
+            text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
+        atomic_write_text(path, text)
+        return text
 
     @classmethod
     def load(cls, path: str) -> Stats:

@@ -53,11 +53,16 @@ class Filter(Step):
     def applies_to(self, source: str | None) -> bool:
         if self.sources is None or source is None:
             return True
-        pat = self.__dict__.get("_sources_re")
-        if pat is None:
+        seen = self.__dict__.get("_applies")  # (pattern, source -> answer): a corpus has few distinct sources
+        if seen is None:
             pat = re.compile("|".join(fnmatch.translate(s) for s in self.sources) or "(?!)")
-            self.__dict__["_sources_re"] = pat
-        return pat.match(source) is not None
+            seen = self.__dict__["_applies"] = (pat, {})
+        hit = seen[1].get(source)
+        if hit is None:
+            hit = seen[0].match(source) is not None
+            if len(seen[1]) < 4096:
+                seen[1][source] = hit
+        return hit
 
     def __call__(self, docs: Iterator[Document], ctx: TaskContext) -> Iterator[Document]:
         check, drop, name = self.check, ctx.drop, self.name

@@ -7,10 +7,9 @@ returns `.logits` works (MassiveText or transformers).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,19 @@ import torch
 import torch.nn.functional as F
 
 from massivetext.errors import ConfigError
+from massivetext.evaluation.scored_forward import split_lm_head, token_nll
 from massivetext.training.collators import DataCollatorForLanguageModeling
 from massivetext.training.data import count_items
+
+__all__ = [
+    "perplexity",
+    "sliding_window_nll",
+    "sliding_window_perplexity",
+    "sliding_windows",
+    "split_lm_head",
+    "token_nll",
+    "token_stream",
+]
 
 
 def perplexity(
@@ -80,12 +90,14 @@ def perplexity(
 # A sequence longer than the context is scored in windows of `max_length` tokens that start every `stride` tokens;
 # each window predicts only the tokens the previous window did not (its last `end - prev_end`), seeing up to
 # `max_length - stride` tokens of context before them. The guide runs one window at a time; here the windows of all
-# sequences are batched (right padding is harmless for a causal model: no position sees a later one) and only the
-# positions that predict a scored token reach the output layer (the body's hidden states of those rows, or
-# `logits_to_keep` for a model that cannot be split), where the guide computes the logits of all `max_length`
-# positions and their full log-softmax. The guide multiplies each window's mean loss by (valid labels - 1), one
-# fewer than the tokens it predicts after the first window; this code counts every predicted token once, which is
-# exact (the two agree to ~1e-6 relative on long texts).
+# sequences are batched (right padding is harmless for a causal model: no position sees a later one), sorted by
+# length and first scored position so that a batch shares both, and each window is run without its last token
+# (only a target). Only the positions that predict a scored token reach the output layer (the body's hidden states
+# of those rows, or `logits_to_keep` for a model that cannot be split), and for MassiveText's GPT only they run
+# the last block past its keys and values (see `scored_forward.py`), where the guide runs all `max_length`
+# positions through every layer and computes their logits and full log-softmax. The guide multiplies each window's
+# mean loss by (valid labels - 1), one fewer than the tokens it predicts after the first window; this code counts
+# every predicted token once, which is exact (the two agree to ~1e-6 relative on long texts).
 # ---------------------------------------------------------------------------------------------------------------------
 
 
@@ -111,52 +123,16 @@ def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
         return False
 
 
-# transformers causal LMs whose logits are exactly ``get_output_embeddings()(base model's last_hidden_state)``
-# (no soft-capping, logit scale or extra projection): their body and head can be run apart.
-_HF_PLAIN_HEAD = {"GPT2LMHeadModel", "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "GPTNeoXForCausalLM"}
-
-
-@dataclass
-class LMHead:
-    """A causal LM cut in two: ``body(input_ids)`` gives the final hidden states (B, T, C) that the output layer
-    (``weight`` (V, C), ``bias``) turns into the logits of the real vocabulary."""
-
-    body: Callable[[torch.Tensor], torch.Tensor]
-    weight: torch.Tensor
-    bias: torch.Tensor | None
-
-
-def split_lm_head(model: torch.nn.Module) -> LMHead | None:
-    """Body and output layer of a MassiveText causal LM with a ``trunk`` (GPT) or a known transformers one;
-    None for any other model (its full logits are used instead)."""
-    head = getattr(model, "lm_head", None)
-    trunk = getattr(model, "trunk", None)
-    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
-    if type(model).__module__.startswith("massivetext.") and callable(trunk) and isinstance(head, torch.nn.Linear):
-        # rows past vocab_size pad the matrix to a fast multiple: the model's own logits drop them too
-        bias = head.bias[:vocab] if head.bias is not None else None
-        return LMHead(lambda x: trunk(x), head.weight[:vocab], bias)
-    if type(model).__name__ in _HF_PLAIN_HEAD:
-        out = model.get_output_embeddings()
-        base = getattr(model, model.base_model_prefix, None)
-        if isinstance(out, torch.nn.Linear) and base is not None:
-            return LMHead(lambda x: base(input_ids=x, use_cache=False).last_hidden_state, out.weight, out.bias)
-    return None
-
-
-def token_nll(
-    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor
-) -> torch.Tensor:
-    """-log p(target) for each row of ``hidden`` (N, C) under the output layer, float32 (N,): the logits are made
-    and reduced a block of rows at a time (log-softmax and gather fused in ``cross_entropy``), so no (N, V) tensor,
-    nor an fp32 copy of one, ever exists, and a block stays in cache between the matmul and the reduction."""
-    n, vocab = hidden.shape[0], weight.shape[0]
-    rows = max(16, (1 << 21) // max(vocab, 1))  # ~2M logits (8 MB fp32) per block
-    out = torch.empty(n, dtype=torch.float32, device=hidden.device)
-    for i in range(0, n, rows):
-        logits = F.linear(hidden[i : i + rows], weight, bias)
-        out[i : i + rows] = F.cross_entropy(logits.float(), targets[i : i + rows], reduction="none")
-    return out
+def _low_precision(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """The autocast type for ``dtype``, or None for full precision."""
+    names = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype is None or dtype in ("float32", "fp32", torch.float32):
+        return None
+    if isinstance(dtype, torch.dtype) and dtype in names.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in names:
+        return names[dtype]
+    raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
 
 
 def sliding_window_nll(
@@ -169,6 +145,8 @@ def sliding_window_nll(
     device: str | torch.device | None = None,
     progress: bool = False,
     split_head: bool = True,
+    last_block_scored_only: bool = True,
+    dtype: str | torch.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per sequence: summed negative log-likelihood (nats) and number of predicted tokens; and the same two per
     window, (windows, 2), for resampling a single long stream.
@@ -176,7 +154,12 @@ def sliding_window_nll(
     Only the positions that predict a scored token reach the output layer: with ``split_head`` (and a model
     ``split_lm_head`` knows) the body's hidden states of those positions are gathered and ``token_nll`` scores
     them; otherwise the model's logits are asked for the last positions only (``logits_to_keep``, when the model
-    takes it) and the scored rows gathered from them."""
+    takes it) and the scored rows gathered from them. ``last_block_scored_only`` (MassiveText GPT): the last block
+    runs past its keys and values only for the scored positions (``scored_forward.gpt_scored_hidden``).
+
+    ``dtype`` None/"float32" computes in the model's own precision (equal to the plain forward); "bfloat16" (or
+    "float16") runs the matmuls in that type under ``torch.autocast``: faster where the hardware has it, not
+    exact (on the quickstart GPT the perplexity moved by ~3e-5 relative; see the README)."""
     if stride < 1 or stride > max_length:
         raise ConfigError(f"stride must be in [1, max_length={max_length}], got {stride}")
     seqs = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]
@@ -186,14 +169,26 @@ def sliding_window_nll(
         wins.append(np.column_stack([np.full(len(b), i), b, e, f]))
     table = np.concatenate(wins) if wins else np.zeros((0, 4), np.int64)
     table = table[table[:, 2] - table[:, 1] > 1] if len(table) else table  # a 1-token window predicts nothing
-    order = np.argsort(-(table[:, 2] - table[:, 1]), kind="stable")  # similar lengths share a batch
+    # a window's input is [begin, end - 1) (its last token is only a target) and its hidden states from position
+    # first - begin - 1 on predict scored tokens: batches share input length (longest first) and, within a length,
+    # that first scored position (latest first: a sequence's first window, which scores from position 1, joins
+    # the batch of leftovers rather than making a full batch run its last block for every position)
+    order = np.lexsort((-(table[:, 3] - table[:, 1]), -(table[:, 2] - table[:, 1])))
     table = table[order]
     nll = np.zeros(len(seqs))
     count = np.zeros(len(seqs), dtype=np.int64)
     per_window = np.zeros((len(table), 2))
     dev = torch.device(device) if device is not None else next(model.parameters()).device
-    head = split_lm_head(model) if split_head else None
+    head = split_lm_head(model, last_block_scored_only=last_block_scored_only) if split_head else None
     keep_ok = head is None and _accepts_logits_to_keep(model)
+    low = _low_precision(dtype)
+    # bfloat16/float16: matmuls in that type under autocast (norms, softmax and the loss stay float32); the output
+    # layer's weight is cast once here rather than once per block of rows
+    autocast = torch.autocast(dev.type, dtype=low) if low is not None else contextlib.nullcontext()
+    if head is not None:
+        weight, bias = head.weight, head.bias
+        if low is not None:
+            weight, bias = weight.to(low), None if bias is None else bias.to(low)
     was_training = model.training
     model.eval()
     bar = None
@@ -204,23 +199,28 @@ def sliding_window_nll(
     with torch.inference_mode():
         for start in range(0, len(table), batch_size):
             rows = table[start : start + batch_size]
-            t = int((rows[:, 2] - rows[:, 1]).max())
-            ids = np.zeros((len(rows), t), dtype=np.int64)
+            lengths = rows[:, 2] - rows[:, 1] - 1
+            t = int(lengths.max())
+            ids = np.zeros((len(rows), t + 1), dtype=np.int64)  # inputs and, one further, the last target
             for j, (si, b, e, _) in enumerate(rows.tolist()):
                 ids[j, : e - b] = seqs[si][b:e]
             # the output at position p predicts the token at p + 1: a window scores positions [f-b-1, e-b-1)
             n = rows[:, 2] - rows[:, 3]
             row_of = np.repeat(np.arange(len(rows)), n)
             pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + np.repeat(rows[:, 3] - rows[:, 1] - 1, n)
+            first = int(pos.min())  # hidden states of positions [first, t) are needed
             targets = torch.from_numpy(ids[row_of, pos + 1]).to(dev)
-            x = torch.from_numpy(ids).to(dev)
+            x = torch.from_numpy(ids[:, :t]).to(dev)
             if head is not None:
-                h = head.body(x)
-                picked = h.reshape(-1, h.shape[-1]).index_select(0, torch.from_numpy(row_of * t + pos).to(dev))
-                lp = token_nll(picked, head.weight, head.bias, targets)
+                with autocast:
+                    h = head.body(x, first)
+                flat = torch.from_numpy(row_of * (t - first) + pos - first).to(dev)
+                h = h.reshape(-1, h.shape[-1]).index_select(0, flat).to(weight.dtype)
+                lp = token_nll(h, weight, bias, targets)
             else:
-                keep = t - int(pos.min()) if keep_ok else 0
-                out = model(input_ids=x, logits_to_keep=keep) if keep else model(input_ids=x)
+                keep = t - first if keep_ok else 0
+                with autocast:
+                    out = model(input_ids=x, logits_to_keep=keep) if keep else model(input_ids=x)
                 logits = out.logits if hasattr(out, "logits") else out["logits"]
                 kept = logits.shape[1]  # the last `kept` positions
                 flat = torch.from_numpy(row_of * kept + pos - (t - kept)).to(dev)
@@ -258,11 +258,13 @@ def sliding_window_perplexity(
     add_start_token: bool = False,
     device: str | torch.device | None = None,
     progress: bool = False,
+    dtype: str | torch.dtype | None = None,
 ) -> dict[str, Any]:
     """Perplexity with the guide's sliding window over texts (each scored on its own; needs `tokenizer`), lists of
     token ids, one 1-D token array, or a token-shard directory (its `split` as one stream, like the guide's
     concatenated test set). Returns the corpus perplexity (all predicted tokens pooled), the per-sequence ones, the
-    mean of those (``evaluate``'s ``mean_perplexity``), and the per-sequence (nll, tokens) sufficient statistics."""
+    mean of those (``evaluate``'s ``mean_perplexity``), and the per-sequence (nll, tokens) sufficient statistics.
+    ``dtype="bfloat16"``: faster matmuls, not exact (see ``sliding_window_nll``)."""
     config = getattr(model, "config", None)
     max_length = int(
         max_length or getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", 1024)
@@ -286,7 +288,14 @@ def sliding_window_perplexity(
     else:
         raise ConfigError("perplexity needs texts, token id lists, a 1-D token array or a token-shard directory")
     nll, count, per_window = sliding_window_nll(
-        model, sequences, max_length=max_length, stride=stride, batch_size=batch_size, device=device, progress=progress
+        model,
+        sequences,
+        max_length=max_length,
+        stride=stride,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        dtype=dtype,
     )
     total = int(count.sum())
     if total == 0:

@@ -265,6 +265,7 @@ def evaluate_model(
     device: str | None = None,
     progress: bool = True,
     options: EvalOptions | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate checkpoint ``model`` on ``data`` for ``task``; writes eval.json, eval.html, predictions.jsonl."""
     if task not in TASKS:
@@ -302,6 +303,7 @@ def evaluate_model(
         else:
             preds, refs, extras = _predict(task, m, tok, examples, args)
     ppl_cfg = {"model": m, "tokenizer": tok, "max_length": max_length, "stride": stride, "batch_size": batch_size}
+    ppl_cfg["dtype"] = dtype
     metrics, scored_by_name = _metrics(task, preds, refs, opts, ppl_cfg)
     result: dict[str, Any] = {
         "task": task,
@@ -313,6 +315,8 @@ def evaluate_model(
         "bad_records": report.n_bad,
         "bad": [str(b) for b in report.bad[:100]],
     }
+    if task == "perplexity":
+        result["dtype"] = dtype or "float32"  # a bfloat16 perplexity is not the exact one: say which it is
     per_example: list[dict[str, Any]] = []
     if examples:
         main, key, _ = MAIN[task]

@@ -14,7 +14,7 @@ from torch import nn
 
 from massivetext.models.base import PreTrainedModel, activation, check_positions, init_weights
 from massivetext.models.config import BertConfig
-from massivetext.models.fast_linear import linear
+from massivetext.models.fast_linear import linear, linear_gelu
 from massivetext.models.losses import linear_cross_entropy, token_loss
 from massivetext.models.modeling_outputs import (
     MaskedLMOutput,
@@ -78,6 +78,10 @@ class SelfAttention(nn.Module):
         return y.transpose(1, 2).reshape(B, q_in.shape[1], C)
 
 
+# inference skips padded rows where nothing reads them (``BertPreTrainedModel.encode``); a switch for A/B runs
+PACK_PADDED = True
+
+
 class DenseNorm(nn.Module):
     """Dense, dropout, then LayerNorm of (x + residual): BERT's post-LN sublayer output."""
 
@@ -103,8 +107,11 @@ class Intermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
         self.act = activation(c.hidden_act)
+        self.exact_gelu = c.hidden_act == "gelu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.exact_gelu:
+            return linear_gelu(x, self.dense)  # fused on the oneDNN path
         return self.act(linear(x, self.dense))
 
 
@@ -120,6 +127,23 @@ class Layer(nn.Module):
         sequence classifier reads of the last layer, exactly, at about a sixth of the layer's cost."""
         queries = x[:, :1] if first_only else x
         x = self.attention.output(self.attention.self(x, mask, queries if first_only else None), queries)
+        return self.output(self.intermediate(x), x)
+
+    def forward_packed(self, x: torch.Tensor, where: torch.Tensor, shape: tuple[int, int], mask: torch.Tensor):
+        """The layer on the real tokens only, ``x`` (N, C) packed from a padded (B, T) batch at flat positions
+        ``where``: every linear, GELU and LayerNorm skips the padding; attention alone runs padded (B, T)."""
+        att = self.attention.self
+        B, T = shape
+        C = x.shape[-1]
+
+        def padded_heads(t: torch.Tensor) -> torch.Tensor:
+            full = t.new_zeros(B * T, C).index_copy_(0, where, t)
+            return full.view(B, T, att.h, att.d).transpose(1, 2)
+
+        q, k, v = (padded_heads(linear(x, lin)) for lin in (att.query, att.key, att.value))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B * T, C).index_select(0, where)
+        x = self.attention.output(y, x)
         return self.output(self.intermediate(x), x)
 
 
@@ -191,16 +215,35 @@ class BertPreTrainedModel(PreTrainedModel):
         }
 
     def encode(
-        self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, first_only: bool = False
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        first_only: bool = False,
+        skip_padding: bool = False,
     ) -> torch.Tensor:
-        """Hidden states (B, T, C); with ``first_only`` the last layer computes row 0 only: (B, 1, C)."""
+        """Hidden states (B, T, C); with ``first_only`` the last layer computes row 0 only: (B, 1, C).
+        ``skip_padding`` (inference): padded positions are not computed and come out as zeros (the pipelines,
+        which never read them); ``first_only`` implies it."""
         b = self.base
         x = b.embeddings(input_ids, token_type_ids, position_ids)
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask.bool()[:, None, None, :]
-        last = len(b.encoder.layer) - 1
-        for i, layer in enumerate(b.encoder.layer):
+        layers = b.encoder.layer
+        skip = (first_only or skip_padding) and PACK_PADDED and not self.training and not torch.is_grad_enabled()
+        if skip and mask is not None:
+            # padded rows are never read: pack the real tokens (row 0, all a classifier reads, is always real)
+            B, T, C = x.shape
+            where = attention_mask.reshape(-1).nonzero().squeeze(1)
+            packed = x.reshape(B * T, C).index_select(0, where)
+            for layer in layers[:-1] if first_only else layers:
+                packed = layer.forward_packed(packed, where, (B, T), mask)
+            x = packed.new_zeros(B * T, C).index_copy_(0, where, packed).view(B, T, C)
+            return layers[-1](x, mask, True) if first_only else x
+        last = len(layers) - 1
+        for i, layer in enumerate(layers):
             x = self._checkpointed(layer, x, mask, first_only and i == last)
         return x
 
@@ -379,9 +422,12 @@ class BertForTokenClassification(BertPreTrainedModel):
         position_ids=None,
         labels=None,
         num_items_in_batch=None,
+        skip_padding: bool = False,
         **_: Any,
     ) -> TokenClassifierOutput:
-        logits = self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids, position_ids)))
+        """``skip_padding``: padded positions are not computed (their logits are the bias; see ``encode``)."""
+        h = self.encode(input_ids, attention_mask, token_type_ids, position_ids, skip_padding=skip_padding)
+        logits = self.classifier(self.dropout(h))
         loss = token_loss(logits, labels, num_items_in_batch) if labels is not None else None
         return TokenClassifierOutput(loss=loss, logits=logits)
 
@@ -405,9 +451,12 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         position_ids=None,
         start_positions=None,
         end_positions=None,
+        skip_padding: bool = False,
         **_: Any,
     ) -> QuestionAnsweringOutput:
-        logits = self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids, position_ids))
+        """``skip_padding``: padded positions are not computed (their logits are the bias; see ``encode``)."""
+        h = self.encode(input_ids, attention_mask, token_type_ids, position_ids, skip_padding=skip_padding)
+        logits = self.qa_outputs(h)
         start, end = logits.unbind(-1)
         loss = None
         if start_positions is not None and end_positions is not None:

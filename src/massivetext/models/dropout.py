@@ -7,7 +7,8 @@ probabilities). Here the kept elements are a boolean mask drawn from 32 random b
 of 2^-32, far below float32's resolution of p), the scale 1 / (1 - p) is applied in float32 on a smaller tensor where
 possible, and backward keeps the mask and recomputes what it needs. Same expectation and variance as ``F.dropout``;
 the masks themselves differ from torch's (another random stream), so seeded runs reproduce themselves, not torch's
-dropout pattern. CUDA keeps torch's fused kernels (``native_dropout``, flash attention with dropout).
+dropout pattern. CUDA keeps torch's fused kernels (``native_dropout``, flash attention with dropout); under
+torch.compile inductor's own dropout is traced instead (its masks are generated and fused in the compiled kernels).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.devic
 
 
 def _use_fast(x: torch.Tensor, p: float, training: bool) -> bool:
-    return training and p > 0 and x.device.type == "cpu"
+    # under torch.compile torch's own dropout: inductor draws and fuses its masks (the in-place draw here would
+    # break the graph at every dropout)
+    return training and p > 0 and x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 class _DropoutAdd(torch.autograd.Function):

@@ -44,14 +44,18 @@ class LogitsProcessor:
     def active(self) -> bool:
         return bool(self.rep or self.ngram or self.bad or (self.min_len and self.eos) or self.forced_eos is not None)
 
-    def __call__(self, seqs: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def __call__(self, seqs: torch.Tensor, scores: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """``real`` (R, cur), True for real tokens, False for left pads: transformers run one prompt at a time sees
+        no pads, so pads must neither be penalised nor form n-grams (None: every position is real)."""
         cur = seqs.shape[1]
         if self.rep:
-            s = scores.gather(1, seqs)
+            # a pad position points at the row's last token (always real): scattering one value twice is harmless
+            ids = seqs if real is None else torch.where(real, seqs, seqs[:, -1:])
+            s = scores.gather(1, ids)
             s = torch.where(s < 0, s * self.rep, s / self.rep)
-            scores = scores.scatter(1, seqs, s)
+            scores = scores.scatter(1, ids, s)
         if self.ngram and cur >= self.ngram:  # fewer tokens hold no complete n-gram yet
-            scores = ban_repeated_ngrams(seqs, scores, self.ngram)
+            scores = ban_repeated_ngrams(seqs, scores, self.ngram, real)
         if self.bad:
             scores[:, self.bad] = -float("inf")
         if self.min_len and self.eos and cur < self.min_len:
@@ -62,13 +66,18 @@ class LogitsProcessor:
         return scores
 
 
-def ban_repeated_ngrams(seqs: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
+def ban_repeated_ngrams(
+    seqs: torch.Tensor, scores: torch.Tensor, n: int, real: torch.Tensor | None = None
+) -> torch.Tensor:
     """transformers' NoRepeatNGramLogitsProcessor, vectorized over rows: a token that would complete an n-gram
-    already present in the row's sequence (prompt or decoder start included) gets -inf."""
+    already present in the row's sequence (prompt or decoder start included) gets -inf. With ``real`` (False at
+    left pads) only n-grams of real tokens count, and a row with fewer than n real tokens bans nothing."""
     R, cur = seqs.shape
     grams = seqs.unfold(1, n, 1)  # (R, cur - n + 1, n) every n-gram so far
     tail = seqs[:, cur - n + 1 :]  # (R, n - 1) the n-1 tokens an n-th would follow
     hit = (grams[:, :, :-1] == tail[:, None, :]).all(-1)  # (R, windows)
+    if real is not None:
+        hit &= real.unfold(1, n, 1).all(-1)  # left pads: n real tokens end the row, so the tail is real too
     rows, at = hit.nonzero(as_tuple=True)
     scores = scores.clone()
     scores[rows, grams[rows, at, -1]] = -float("inf")
@@ -286,7 +295,8 @@ class GenerationMixin:
         while True:
             scores = logits.float()
             if run.processor.active:
-                scores = run.processor(seqs[:, :cur], scores)
+                real = None if key_mask is None else key_mask[:, :cur].bool()
+                scores = run.processor(seqs[:, :cur], scores, real)
             if sampling is not None:
                 probs = _warp(scores, sampling.temperature, sampling.top_k, sampling.top_p).softmax(-1)
                 nxt = torch.multinomial(probs, 1, generator=sampling.generator).squeeze(1)
@@ -355,7 +365,8 @@ class GenerationMixin:
         while True:
             log_probs = F.log_softmax(logits.float(), dim=-1)  # (R, V)
             if run.processor.active:
-                log_probs = run.processor(running_seqs.view(R, L)[:, :cur], log_probs)
+                real = None if key_mask is None else key_mask[:, :cur].bool()
+                log_probs = run.processor(running_seqs.view(R, L)[:, :cur], log_probs, real)
             V = log_probs.shape[-1]
             totals = (log_probs.view(B, K, V) + running_scores[:, :, None]).view(B, K * V)
             cand_scores, cand_flat = torch.topk(totals, k=C)  # (B, C)

@@ -16,7 +16,7 @@ from massivetext.models.base import activation, check_positions, init_weights
 from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import MarianConfig
 from massivetext.models.fast_linear import linear
-from massivetext.models.seq2seq import EncoderDecoderLM
+from massivetext.models.seq2seq import EncoderDecoderLM, attend
 
 
 def sinusoids(n_pos: int, dim: int) -> torch.Tensor:
@@ -57,16 +57,16 @@ class Attention(nn.Module):
 
     def forward(self, x, mask=None, causal=False, kv=None, cache=None, layer=0, start=0) -> torch.Tensor:
         B, T, C = x.shape
-        q = self.split(self.q_proj(x))
+        q = self.split(linear(x, self.q_proj))
         if kv is None:
-            k, v = self.split(self.k_proj(x)), self.split(self.v_proj(x))
+            k, v = self.split(linear(x, self.k_proj)), self.split(linear(x, self.v_proj))
             if cache is not None:
                 k, v = cache.update(layer, k, v, start)
         else:
             k, v = kv
         p = self.p if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal and mask is None)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, C))
+        y = attend(q, k, v, mask, causal and mask is None, p)
+        return linear(y.transpose(1, 2).reshape(B, T, C), self.out_proj)
 
 
 class Layer(nn.Module):
@@ -96,10 +96,28 @@ class Layer(nn.Module):
         if self.decoder:
             if cross_kv is None:
                 a = self.encoder_attn
-                cross_kv = (a.split(a.k_proj(enc)), a.split(a.v_proj(enc)))
+                cross_kv = (a.split(linear(enc, a.k_proj)), a.split(linear(enc, a.v_proj)))
             x = self.encoder_attn_layer_norm(x + self._drop(self.encoder_attn(x, cross_mask, kv=cross_kv), self.p))
-        h = self.fc2(self._drop(self.act(self.fc1(x)), self.act_p))
+        h = linear(self._drop(self.act(linear(x, self.fc1)), self.act_p), self.fc2)
         x = self.final_layer_norm(x + self._drop(h, self.p))
+        if x.dtype == torch.float16:
+            m = torch.finfo(torch.float16).max - 1000
+            x = x.clamp(-m, m)
+        return x
+
+    def forward_packed(self, x: torch.Tensor, where: torch.Tensor, shape: tuple[int, int], mask: torch.Tensor):
+        """An encoder layer at inference on the real tokens only, ``x`` (N, C) packed from a padded (B, T) batch at
+        flat positions ``where``: the linears and LayerNorms skip the padding; attention alone runs padded."""
+        a, (B, T), C = self.self_attn, shape, x.shape[-1]
+
+        def padded_heads(t: torch.Tensor) -> torch.Tensor:
+            return a.split(t.new_zeros(B * T, C).index_copy_(0, where, t).view(B, T, C))
+
+        q, k, v = (padded_heads(linear(x, lin)) for lin in (a.q_proj, a.k_proj, a.v_proj))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = linear(y.transpose(1, 2).reshape(B * T, C).index_select(0, where), a.out_proj)
+        x = self.self_attn_layer_norm(x + y)
+        x = self.final_layer_norm(x + linear(self.act(linear(x, self.fc1)), self.fc2))
         if x.dtype == torch.float16:
             m = torch.finfo(torch.float16).max - 1000
             x = x.clamp(-m, m)
@@ -162,6 +180,20 @@ class MarianMTModel(EncoderDecoderLM):
             x = self._checkpointed(layer, x, mask)
         return x
 
+    def encode_for_generation(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """``encode`` without computing padded positions (they come out as zeros; cross-attention masks them)."""
+        if attention_mask is None or bool(attention_mask.all()) or self.training or torch.is_grad_enabled():
+            return self.encode(input_ids, attention_mask)
+        st = self.model.encoder
+        x = self._embed(input_ids, st)
+        B, T, C = x.shape
+        where = attention_mask.reshape(-1).nonzero().squeeze(1)
+        packed = x.reshape(B * T, C).index_select(0, where)
+        mask = attention_mask.bool()[:, None, None, :]
+        for layer in st.layers:
+            packed = layer.forward_packed(packed, where, (B, T), mask)
+        return packed.new_zeros(B * T, C).index_copy_(0, where, packed).view(B, T, C)
+
     def decode(self, dec_ids, enc, enc_mask=None, dec_mask=None) -> torch.Tensor:
         st = self.model.decoder
         x = self._embed(dec_ids, st)
@@ -182,7 +214,7 @@ class MarianMTModel(EncoderDecoderLM):
 
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         attentions = [layer.encoder_attn for layer in self.model.decoder.layers]
-        return [(a.split(a.k_proj(enc)), a.split(a.v_proj(enc))) for a in attentions]
+        return [(a.split(linear(enc, a.k_proj)), a.split(linear(enc, a.v_proj))) for a in attentions]
 
     # ---- generation hooks -----------------------------------------------------------------------------------------
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int) -> dict[str, Any]:
@@ -190,16 +222,17 @@ class MarianMTModel(EncoderDecoderLM):
         if max_len > c.max_position_embeddings:
             raise ConfigError(f"{max_len} decoder positions exceed max_position_embeddings={c.max_position_embeddings}")
         state = self._encode_for_generation(input_ids, attention_mask, expand)
-        enc, heads = state.pop("encoder_states"), c.decoder_attention_heads
+        heads, k = c.decoder_attention_heads, state["cross_kv"][0][0]
         state["cache"] = BeamKVCache(
-            c.decoder_layers, enc.shape[0], heads, max_len, c.d_model // heads, enc.dtype, enc.device
+            c.decoder_layers, state["rows"], heads, max_len, c.d_model // heads, k.dtype, k.device
         )
         return state
 
     def _gen_step(self, tokens, state, start: int, position_ids=None, key_mask=None) -> torch.Tensor:
         st = self.model.decoder
-        x = self._embed(tokens, st, start)
+        cache = state["cache"]
+        x = cache.to_physical(self._embed(tokens, st, start))  # rows in the cache's order (see BeamKVCache)
         causal = tokens.shape[1] > 1  # the first step may hold several tokens; later steps see the whole cache
         for i, layer in enumerate(st.layers):
-            x = layer(x, None, causal, state["cross_mask"], None, state["cross_kv"][i], state["cache"], i, start)
-        return self.head(x[:, -1])
+            x = layer(x, None, causal, state["cross_mask"], None, state["cross_kv"][i], cache, i, start)
+        return self.head(cache.to_beams(x[:, -1]))

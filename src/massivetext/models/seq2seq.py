@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from massivetext.models.base import PreTrainedModel
 from massivetext.models.generation import GenerationMixin
@@ -19,6 +20,21 @@ def shift_right(labels: torch.Tensor, start_id: int, pad_id: int) -> torch.Tenso
     out = labels.new_full(labels.shape, start_id)
     out[:, 1:] = labels[:, :-1]
     return out.masked_fill(out == -100, pad_id)
+
+
+def attend(q, k, v, mask=None, causal: bool = False, dropout: float = 0.0, scale: float | None = None) -> torch.Tensor:
+    """scaled_dot_product_attention, also for generation's cross-attention, where the rows of one input (beams or
+    samples, ``rows // inputs`` consecutive ones) share that input's encoder keys/values: k and v then hold one row
+    per input (not one per beam), and those rows' queries join one call as that input's queries. Each query is
+    still computed on its own, so the result is that of repeated keys, with the keys read once instead of per beam.
+    """
+    R, B = q.shape[0], k.shape[0]
+    if R == B:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal, scale=scale)
+    E, (h, T, d) = R // B, q.shape[1:]
+    qg = q.view(B, E, h, T, d).transpose(1, 2).reshape(B, h, E * T, d)
+    y = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask, dropout_p=dropout, scale=scale)  # mask (B,1,1,S)
+    return y.view(B, h, E, T, d).transpose(1, 2).reshape(R, h, T, d)
 
 
 class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
@@ -35,6 +51,10 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def encode_for_generation(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The encoder states generation reads (a family may skip padded positions: cross-attention masks them)."""
+        return self.encode(input_ids, attention_mask)
 
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each decoder layer's cross-attention keys and values (B, heads, S, head_dim) of the encoder states."""
@@ -64,26 +84,25 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
         return Seq2SeqLMOutput(loss=loss, logits=logits, encoder_last_hidden_state=enc)
 
     def _encode_for_generation(self, input_ids, attention_mask, expand: int) -> dict[str, Any]:
-        """Encode once, repeat the states for ``expand`` rows per input (beams or samples), project them to each
-        layer's cross-attention keys/values once: the generation state every decoder step reads (the family adds
-        its cache and pops ``encoder_states`` once it has what it needs from them)."""
-        enc = self.encode(input_ids, attention_mask)
-        if expand > 1:
-            enc = enc.repeat_interleave(expand, 0)
-            attention_mask = None if attention_mask is None else attention_mask.repeat_interleave(expand, 0)
+        """Encode once and project the states to each layer's cross-attention keys/values once, one row per input
+        (not repeated for its ``expand`` beams or samples: ``attend`` shares them): the generation state every
+        decoder step reads. The family adds its cache for ``rows`` = inputs x expand decoder rows."""
+        enc = self.encode_for_generation(input_ids, attention_mask)
         cross = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
-        return {"encoder_states": enc, "cross_kv": self.cross_attention_kv(enc), "cross_mask": cross}
+        return {"cross_kv": self.cross_attention_kv(enc), "cross_mask": cross, "rows": enc.shape[0] * expand}
 
     def _gen_reorder(self, state, index: torch.Tensor) -> None:
-        """Beams of one input share encoder states, so cross K/V need no reorder, only a cut when beam search
-        drops finished inputs (a shorter index: any of an input's rows carries its encoder states)."""
+        """Beams of one input share encoder keys/values, so they need no reorder, only a cut when beam search
+        drops finished inputs (a shorter index: each remaining input's rows point into that input's old rows)."""
         cache = state["cache"]
-        dropped = index.numel() != cache.buf.shape[2]
-        cache.reorder(index)
-        if dropped:
-            state["cross_kv"] = [(k.index_select(0, index), v.index_select(0, index)) for k, v in state["cross_kv"]]
+        rows = cache.buf.shape[2]
+        per_input = rows // state["cross_kv"][0][0].shape[0]
+        cache.reorder(index, per_input)
+        if index.numel() != rows:
+            inputs = index[::per_input] // per_input
+            state["cross_kv"] = [(k.index_select(0, inputs), v.index_select(0, inputs)) for k, v in state["cross_kv"]]
             if state["cross_mask"] is not None:
-                state["cross_mask"] = state["cross_mask"].index_select(0, index)
+                state["cross_mask"] = state["cross_mask"].index_select(0, inputs)
 
     # beam search may pass _gen_reorder a shorter index: inputs whose beams are done leave the batch
     _gen_drops_rows = True

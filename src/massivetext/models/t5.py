@@ -15,7 +15,7 @@ from massivetext.models.base import RMSNorm, activation
 from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import T5Config
 from massivetext.models.fast_linear import linear
-from massivetext.models.seq2seq import EncoderDecoderLM
+from massivetext.models.seq2seq import EncoderDecoderLM, attend
 
 
 def relative_position_bucket(rel: torch.Tensor, bidirectional: bool, num_buckets: int, max_distance: int):
@@ -73,9 +73,7 @@ class Attention(nn.Module):
                 k, v = cache.update(layer, k, v, start)
         else:
             k, v = kv
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0, scale=1.0
-        )
+        y = attend(q, k, v, mask, dropout=self.p if self.training else 0.0, scale=1.0)
         return self.o(y.transpose(1, 2).reshape(B, T, self.h * self.d))
 
 
@@ -249,9 +247,9 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
     def _gen_start(self, input_ids, attention_mask, max_len: int, expand: int) -> dict[str, Any]:
         c = self.config
         state = self._encode_for_generation(input_ids, attention_mask, expand)
-        enc = state.pop("encoder_states")
+        enc = state["cross_kv"][0][0]  # (inputs, heads, S, d_kv): its dtype and device
         state["cache"] = BeamKVCache(
-            c.num_decoder_layers, enc.shape[0], c.num_heads, max_len, c.d_kv, enc.dtype, enc.device
+            c.num_decoder_layers, state["rows"], c.num_heads, max_len, c.d_kv, enc.dtype, enc.device
         )
         # relative-position bias for every (query, key) pair of the decoder, made once; causal part added
         bias = self.decoder.bias_attention.position_bias(max_len, max_len).to(enc.dtype)
@@ -261,9 +259,10 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
 
     def _gen_step(self, tokens, state, start: int, position_ids=None, key_mask=None) -> torch.Tensor:
         st = self.decoder
-        x = self.shared(tokens)
+        cache = state["cache"]
+        x = cache.to_physical(self.shared(tokens))  # rows in the cache's order (see BeamKVCache)
         end = start + tokens.shape[1]
         mask = state["bias"][:, :, start:end, :end]
         for i, blk in enumerate(st.block):
-            x = blk(x, mask, state["cross_mask"], None, state["cross_kv"][i], state["cache"], i, start)
-        return self.head(st.final_layer_norm(x[:, -1]))
+            x = blk(x, mask, state["cross_mask"], None, state["cross_kv"][i], cache, i, start)
+        return self.head(st.final_layer_norm(cache.to_beams(x[:, -1])))

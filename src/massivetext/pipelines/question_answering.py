@@ -127,7 +127,7 @@ class QuestionAnsweringPipeline(Pipeline):
         return feats
 
     def forward(self, batch, feats, params) -> list[Any]:
-        out = self.model(**batch)
+        out = self.model(**batch, skip_padding=True)  # only each row's own tokens are read below
         start = out.start_logits.float().cpu().numpy()
         end = out.end_logits.float().cpu().numpy()
         return [(start[r, : len(f.input_ids)], end[r, : len(f.input_ids)]) for r, f in enumerate(feats)]

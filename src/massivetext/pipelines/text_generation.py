@@ -5,6 +5,8 @@ False``: the continuation only), one dict per ``num_return_sequences``; a chat (
 is rendered by the tokenizer's chat template and comes back as the messages plus the assistant's reply.
 Defaults as transformers: 256 new tokens, sampling at temperature 0.7, unless the model's generation config says
 otherwise. Batches are left-padded so every row's new tokens start at the same step.
+``handle_long_generation="hole"`` (transformers 4.57's): a prompt whose tokens plus the new ones exceed the
+tokenizer's ``model_max_length`` keeps only its last ``model_max_length - max_new_tokens`` tokens.
 """
 
 from __future__ import annotations
@@ -43,10 +45,22 @@ class TextGenerationPipeline(Pipeline):
         continue_final_message: bool | None = None,
         skip_special_tokens: bool = True,
         add_special_tokens: bool = False,
+        handle_long_generation: str | None = None,
         **generate: Any,
     ) -> dict[str, Any]:
         if return_full_text is not None and return_tensors:
             raise ConfigError("return_full_text and return_tensors cannot be used together")
+        hole = None
+        if handle_long_generation is not None:
+            if handle_long_generation != "hole":
+                raise ConfigError(
+                    f"handle_long_generation={handle_long_generation!r} is not a valid value (expected None or 'hole')"
+                )
+            # as 4.57: the user's max_new_tokens, else (max_length, from the call or the model) minus the prompt
+            if generate.get("max_new_tokens") is not None:
+                hole = ("new", int(generate["max_new_tokens"]))
+            else:
+                hole = ("length", int(self.model._gen_default("max_length", generate.get("max_length"), 20)))
         if stop is not None:
             generate["stop_strings"] = stop
         gen, model_prefix = generation_args.resolve(self.model, self.tokenizer, self.defaults, self.task_name, generate)
@@ -61,6 +75,7 @@ class TextGenerationPipeline(Pipeline):
             "continue": continue_final_message,
             "skip": bool(skip_special_tokens),
             "specials": bool(add_special_tokens),
+            "hole": hole,
         }
 
     def validate(self, item: Any) -> Any:
@@ -94,8 +109,31 @@ class TextGenerationPipeline(Pipeline):
         for ids in enc["input_ids"]:
             if not ids:
                 raise BadInputError("text-generation: an empty prompt (give some text to continue)")
-            feats.append([Feature(list(ids))])
+            feats.append([Feature(self.cut_hole(list(ids), params["hole"]))])
         return feats
+
+    def cut_hole(self, ids: list[int], hole: tuple[str, int] | None) -> list[int]:
+        """``handle_long_generation="hole"``: keep the prompt's last tokens so that they and the new tokens fit the
+        tokenizer's ``model_max_length``."""
+        if hole is None:
+            return ids
+        kind, n = hole
+        new = n if kind == "new" else n - len(ids)
+        if new < 0:
+            raise BadInputError(
+                f"text-generation: handle_long_generation='hole' cannot infer the number of new tokens (max_length "
+                f"{n} < prompt of {len(ids)} tokens); pass max_new_tokens"
+            )
+        limit = self.tokenizer.model_max_length
+        if len(ids) + new <= limit:
+            return ids
+        keep = limit - new
+        if keep <= 0:
+            raise BadInputError(
+                f"text-generation: handle_long_generation='hole' cannot fit {new} new tokens in the tokenizer's "
+                f"model_max_length of {limit}"
+            )
+        return ids[-keep:]
 
     def forward(self, batch, feats, params) -> list[Any]:
         batch.pop("token_type_ids", None)

@@ -58,7 +58,8 @@ class TokenClassificationPipeline(Pipeline):
         return [[Feature(e.ids, e.type_ids if types else None, {"enc": e}) for e in row] for row in encs]
 
     def forward(self, batch, feats, params) -> list[Any]:
-        logits = self.model(**batch).logits.float().cpu().numpy()
+        # only each row's own tokens are read below: the model may skip the padding
+        logits = self.model(**batch, skip_padding=True).logits.float().cpu().numpy()
         return [logits[r, : len(f.input_ids)] for r, f in enumerate(feats)]
 
     def postprocess(self, text: str, feats, outputs, params) -> list[dict[str, Any]]:
@@ -156,7 +157,7 @@ class TokenClassificationPipeline(Pipeline):
     def group_sub_entities(self, group: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "entity_group": group[0]["entity"].split("-", 1)[-1],
-            "score": float(np.mean(np.nanmean([e["score"] for e in group]))),
+            "score": _nanmean([e["score"] for e in group]),
             "word": self.tokenizer.convert_tokens_to_string([e["word"] for e in group]),
             "start": group[0]["start"],
             "end": group[-1]["end"],
@@ -178,6 +179,12 @@ class TokenClassificationPipeline(Pipeline):
         if current:
             groups.append(self.group_sub_entities(current))
         return groups
+
+
+def _nanmean(values: list[float]) -> float:
+    """np.nanmean of a few Python floats (4.57's group score), without numpy's ~50 us per call on short lists."""
+    kept = [v for v in values if v == v]
+    return sum(kept) / len(kept) if kept else float("nan")
 
 
 def get_tag(name: str) -> tuple[str, str]:

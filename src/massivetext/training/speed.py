@@ -20,22 +20,24 @@ logger = logging.getLogger(__name__)
 # When torch.compile repays its compile time, as training work (FLOPs) done after which the saved time exceeds the
 # compile time: steps x FLOPs per step. Compile time is roughly fixed while the time a compiled step saves grows with
 # the step's work, so a tiny model never repays it and a large one repays it in a few steps.
-# CPU fp32, measured (benchmarks/train_vs_hf.py's GPT: 4 x 256, context 256, vocabulary 8,192, batch 8,
-# 34.7 MFLOP/token x 2,048 tokens = 71.0 GFLOP/step; 2 cores shared with other jobs): first compiled step 234 s,
-# eager 11.4 s/step, compiled 9.1 s/step -> (234 - 9.1) / (11.4 - 9.1) = ~100 steps.
-# CPU bf16 autocast, measured the same way: first compiled step 451 s, compiled 20.4 s/step against eager 17.2 s/step
-# -> no pay-off at all, so "auto" stays eager under CPU bf16.
-# CUDA, an estimate (no GPU was lent to measure): GPT-2 124M at batch 8 x 1,024 (7.0 TFLOP/step) compiles in about
-# a minute and saves ~30 ms a step -> ~2,000 steps.
+# CPU, measured on this project's 2-core AMD EPYC (AVX-512 BF16, no AMX) with benchmarks/train_vs_hf.py's GPT (4 x 256,
+# context 256, vocabulary 8,192, batch 8: 34.7 MFLOP/token x 2,048 tokens = 71.0 GFLOP/step), dropout 0, one thread,
+# in CPU seconds so that the other jobs on the machine do not count (compiling in-process with the C++ compiler's
+# processes counted), eager and compiled steps interleaved in one process, cold compile cache (what a first run pays):
+#   bf16 autocast: compile 41.7 s; eager 0.717 s/step, compiled 0.612 (x1.17) -> (41.7 - 0.61) / 0.105 = 394 steps
+#                  (with the cache warm, as for a resumed or repeated run: compile 6.0 s -> 77 steps)
+#   fp32:          compile 36.1 s; eager 1.023 s/step, compiled 0.942 (x1.09) -> (36.1 - 0.94) / 0.081 = 435 steps
+# (An earlier estimate, 100 steps in fp32 and "never" in bf16, came from wall-clock times on a machine loaded so much
+# that a step took 30 times its quiet time.) CUDA, an estimate (no GPU was lent to measure): GPT-2 124M at batch 8 x
+# 1,024 (7.0 TFLOP/step) compiles in about a minute and saves ~30 ms a step -> ~2,000 steps.
 BENCH_FLOPS_PER_STEP = 71.0e9
 GPT2_124M_FLOPS_PER_STEP = 7.0e12
 BREAK_EVEN_FLOPS: dict[tuple[str, bool], float | None] = {
-    ("cpu", False): 100 * BENCH_FLOPS_PER_STEP,
-    ("cpu", True): None,
+    ("cpu", False): 440 * BENCH_FLOPS_PER_STEP,
+    ("cpu", True): 400 * BENCH_FLOPS_PER_STEP,
     ("cuda", False): 2000 * GPT2_124M_FLOPS_PER_STEP,
     ("cuda", True): 2000 * GPT2_124M_FLOPS_PER_STEP,
 }
-_NO_PAYOFF = {("cpu", True): "compile measured slower than eager under CPU bf16 autocast (20.4 s vs 17.2 s/step)"}
 _CPU_BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX-512 BF16", "bf16": "BF16 (Arm)"}
 
 
@@ -90,9 +92,10 @@ def break_even_steps(device: torch.device, flops_per_step: float, bf16: bool = F
 
 
 def resolve_compile(
-    setting: bool | str, model: Any, device: torch.device, steps_left: int, flops_per_step: float, bf16: bool = False
+    setting: bool | str, model: Any, device: torch.device, steps: int, flops_per_step: float, bf16: bool = False
 ) -> tuple[bool, str]:
-    """(compile, why). True/False force it; "auto" compiles MassiveText models on runs longer than the break-even."""
+    """(compile, why). True/False force it; "auto" compiles MassiveText models on runs of more `steps` than the
+    break-even."""
     if setting is True:
         return True, "compile: torch_compile=True"
     if setting != "auto":
@@ -103,11 +106,10 @@ def resolve_compile(
         return False, f"eager: {type(model).__name__} is not a MassiveText model (torch_compile=True compiles it)"
     even = break_even_steps(device, flops_per_step, bf16)
     if even is None:
-        why = _NO_PAYOFF.get((device.type, bf16), f"no compile break-even known for {device.type}")
-        return False, f"eager: {why}"
-    if steps_left <= even:
-        return False, f"eager: {steps_left:,} steps <= compile break-even {even:,}"
-    return True, f"compile: {steps_left:,} steps > break-even {even:,}"
+        return False, f"eager: no compile break-even known for {device.type}"
+    if steps <= even:
+        return False, f"eager: {steps:,} steps <= compile break-even {even:,}"
+    return True, f"compile: {steps:,} steps > break-even {even:,}"
 
 
 def use_compile_cache() -> str:

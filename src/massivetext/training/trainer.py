@@ -358,12 +358,15 @@ class Trainer:
                 fwd, find_unused_parameters=bool(self.args.ddp_find_unused_parameters), **ddp_kw
             )
         ddp = fwd
-        steps_left = self.state.max_steps - self.state.global_step  # a resumed run repays only its remaining steps
+        # the whole run's length, not the steps left: a resumed run makes the choice of the run it continues
+        # (compiled and eager kernels round differently, and a resume must stay bit-identical); the cache makes
+        # its compile cheap
+        steps = self.state.max_steps
         a = self.args  # the work of one step, for the compile break-even: batch x context tokens
         tokens = a.per_device_train_batch_size * a.gradient_accumulation_steps * (model_max_length(self.model) or 512)
         step_flops = self._flops_per_token(model_max_length(self.model) or 512) * tokens
         compile_, self._compile_reason = resolve_compile(
-            a.torch_compile, self.model, self.device, steps_left, step_flops, self._bf16
+            a.torch_compile, self.model, self.device, steps, step_flops, self._bf16
         )
         if compile_:
             use_compile_cache()

@@ -60,37 +60,39 @@ class MinHasher:
     def signatures(self, shingles: Sequence[np.ndarray]) -> np.ndarray:
         """(len(shingles), num_perm) uint32 signatures; every array must be non-empty."""
         out = np.empty((len(shingles), self.num_perm), dtype=np.uint32)
+        buf = np.empty((_ROW_CHUNK, self.num_perm), dtype=np.uint64)  # every product block, reused
         batch: list[int] = []
         rows = 0
         for i, sh in enumerate(shingles):
             if len(sh) >= _ROW_CHUNK:  # a long document: its own blocks
-                out[i] = self._long(sh)
+                out[i] = self._long(sh, buf)
                 continue
             if rows + len(sh) > _ROW_CHUNK:
-                self._batch(shingles, batch, out)
+                self._batch(shingles, batch, out, buf)
                 batch, rows = [], 0
             batch.append(i)
             rows += len(sh)
         if batch:
-            self._batch(shingles, batch, out)
+            self._batch(shingles, batch, out, buf)
         return out
 
-    def _product(self, x: np.ndarray) -> np.ndarray:
-        y = (x & _MASK32)[:, None] * self._a
+    def _product(self, x: np.ndarray, buf: np.ndarray) -> np.ndarray:
+        y = buf[: len(x)]
+        np.multiply((x & _MASK32)[:, None], self._a, out=y)
         y += self._b
         return y
 
-    def _batch(self, shingles: Sequence[np.ndarray], idx: list[int], out: np.ndarray) -> None:
+    def _batch(self, shingles: Sequence[np.ndarray], idx: list[int], out: np.ndarray, buf: np.ndarray) -> None:
         parts = [shingles[i] for i in idx]
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
-        y = self._product(np.concatenate(parts))
+        y = self._product(np.concatenate(parts), buf)
         # the top 32 bits are monotone in the 64-bit value, so min first, shift after
         out[idx] = (np.minimum.reduceat(y, starts, axis=0) >> np.uint64(32)).astype(np.uint32)
 
-    def _long(self, sh: np.ndarray) -> np.ndarray:
+    def _long(self, sh: np.ndarray, buf: np.ndarray) -> np.ndarray:
         m = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
         for s in range(0, len(sh), _ROW_CHUNK):
-            np.minimum(m, self._product(sh[s : s + _ROW_CHUNK]).min(axis=0), out=m)
+            np.minimum(m, self._product(sh[s : s + _ROW_CHUNK], buf).min(axis=0), out=m)
         return (m >> np.uint64(32)).astype(np.uint32)
 
 

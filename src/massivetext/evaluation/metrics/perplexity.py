@@ -28,6 +28,7 @@ class Perplexity(Metric):
         "max_length": None,
         "stride": None,
         "batch_size": 16,
+        "dtype": None,
         "add_start_token": False,
         "device": None,
         "split": "val",
@@ -71,6 +72,7 @@ class Perplexity(Metric):
             batch_size=cfg["batch_size"],
             add_start_token=cfg["add_start_token"],
             device=cfg["device"],
+            dtype=cfg["dtype"],
         )
         # one long stream: its windows are the resampling units (each predicts tokens no other window does)
         stats = out["window_stats"] if len(predictions) == 1 else np.column_stack([out["nll"], out["counts"]])
