@@ -41,7 +41,7 @@ WORDS = (
 ).split()
 
 
-def make_checkpoint(path: Path, vocab: int, ctx: int) -> Path:
+def make_checkpoint(path: Path, vocab: int, ctx: int, n_layer: int = 4, n_embd: int = 256) -> Path:
     import torch
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -75,7 +75,7 @@ def make_checkpoint(path: Path, vocab: int, ctx: int) -> Path:
     )
     torch.manual_seed(0)
     cfg = transformers.GPT2Config(
-        n_embd=256, n_head=4, n_layer=4, n_positions=ctx, vocab_size=vocab, bos_token_id=0, eos_token_id=0
+        n_embd=n_embd, n_head=4, n_layer=n_layer, n_positions=ctx, vocab_size=vocab, bos_token_id=0, eos_token_id=0
     )
     transformers.GPT2LMHeadModel(cfg).eval().save_pretrained(path)
     return path
@@ -251,13 +251,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads of each server")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per load level; the best is reported")
     ap.add_argument("--only", choices=["massivetext", "transformers"], default=None)
+    # 4x256 is the quickstart's size when issue 14 was written; the quickstart now trains 2x128 (issue 18)
+    ap.add_argument("--model-shape", default="4x256", help="LAYERSxWIDTH of the served GPT-2 (4 heads)")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="serve-bench-"))
-    model_dir = work / "gpt-4x256-v2"
+    model_dir = work / f"gpt-{args.model_shape.lower()}-v2"
     if not (model_dir / "config.json").is_file():
-        make_checkpoint(model_dir, vocab=8192, ctx=256)
+        n_layer, n_embd = (int(v) for v in args.model_shape.lower().split("x"))
+        make_checkpoint(model_dir, vocab=8192, ctx=256, n_layer=n_layer, n_embd=n_embd)
     prompts = make_prompts(model_dir, 64, args.prompt_tokens)
     env = {
         **os.environ,

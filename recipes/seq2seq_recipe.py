@@ -46,6 +46,14 @@ def train_yaml(path: Path, sets: list[str]) -> None:
         raise SystemExit(f"massivetext train {path.name} failed with exit code {code}")
 
 
+def set_generation_defaults(model_dir: Path, **values: Any) -> None:
+    """Write generation defaults into the checkpoint's ``generation_config.json`` (as Helsinki-NLP/opus-mt-* ship
+    ``max_length``), so that a plain ``mt.pipeline(task, model=DIR)(text)`` call works without options."""
+    path = Path(model_dir) / "generation_config.json"
+    config = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(config | values, indent=2) + "\n")
+
+
 def special_sets(tok: Any) -> list[str]:
     """Marian and T5 start decoding from the pad token and end with ``</s>``: take both ids from the tokenizer."""
     return [

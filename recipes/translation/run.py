@@ -33,6 +33,7 @@ from seq2seq_recipe import (  # noqa: E402
     generate,
     log,
     score_translation,
+    set_generation_defaults,
     special_sets,
     train_yaml,
     write_jsonl,
@@ -117,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     train_yaml(HERE / "marian.yaml", sets)
     times["train"] = round(time.perf_counter() - t, 1)
+    # the pipeline's own default (256 new tokens) would run past the sinusoidal table: the model says its limit
+    positions = json.loads((work / "model" / "config.json").read_text())["max_position_embeddings"]
+    set_generation_defaults(work / "model", max_length=positions)
 
     t = time.perf_counter()
     src, refs = [s for s, _ in test], [r for _, r in test]

@@ -41,3 +41,13 @@ def test_translation_recipe_beats_copy_source_on_a_planted_easy_language(tmp_pat
     assert model["bleu"]["signature"].startswith("nrefs:1|") and "tok:13a" in model["bleu"]["signature"]
     # the pipeline's output is text in the target language (examples kept in results.json)
     assert all(ex["translation"] and ex["translation"] != ex["source"] for ex in results["examples"])
+    # a plain pipeline call with no generation options works on the checkpoint (its generation_config.json says
+    # max_length = the position table; the pipeline's own default of 256 new tokens would run past it) and agrees
+    # with the recipe's greedy translations wherever both stop
+    import massivetext as mt
+
+    tr = mt.pipeline("translation_en_to_fr", model=str(tmp_path / "model"))
+    assert json.loads((tmp_path / "model" / "generation_config.json").read_text())["max_length"] == 128
+    ex = results["examples"][:4]
+    plain = tr([e["source"] for e in ex], num_beams=1)
+    assert [p["translation_text"] for p in plain] == [e["translation"] for e in ex]
