@@ -9,7 +9,10 @@ server's peak RSS; then the ratios, and at 1 client MassiveText's tokens/s again
     python benchmarks/serve_vs_hf.py [--clients 1 8 32] [--requests 1] [--new-tokens 128] [--threads 1]
 
 The checkpoint is quickstart-sized (GPT-2 layout, 4 layers x 256, context 256, vocab 8192, random weights), saved
-with transformers so both servers read the very same files. Both servers get the same thread count.
+with transformers so both servers read the very same files. Both servers get the same torch thread count
+(MassiveText's engine runs in a child process of the HTTP server; peak RSS counts every process of a server). Both
+servers get one full-length warm-up request; at 1 client the bare ``generate`` baseline runs once per round, as the
+servers do, and both the best-round and the median ratios are printed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +41,7 @@ WORDS = (
 ).split()
 
 
-def make_checkpoint(path: Path, vocab: int, ctx: int) -> Path:
+def make_checkpoint(path: Path, vocab: int, ctx: int, n_layer: int = 4, n_embd: int = 256) -> Path:
     import torch
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -71,7 +75,7 @@ def make_checkpoint(path: Path, vocab: int, ctx: int) -> Path:
     )
     torch.manual_seed(0)
     cfg = transformers.GPT2Config(
-        n_embd=256, n_head=4, n_layer=4, n_positions=ctx, vocab_size=vocab, bos_token_id=0, eos_token_id=0
+        n_embd=n_embd, n_head=4, n_layer=n_layer, n_positions=ctx, vocab_size=vocab, bos_token_id=0, eos_token_id=0
     )
     transformers.GPT2LMHeadModel(cfg).eval().save_pretrained(path)
     return path
@@ -216,8 +220,9 @@ async def load(url: str, model: str, prompts: list[str], clients: int, requests:
 _BARE: dict[str, object] = {}
 
 
-def bare_generate(model_dir: Path, prompt: str, new_tokens: int, threads: int) -> float:
-    """MassiveText's own ``generate`` on one prompt, no server: tokens/s (best of 3)."""
+def bare_generate(model_dir: Path, prompt: str, new_tokens: int, threads: int, tries: int = 1) -> float:
+    """MassiveText's own ``generate`` on one prompt, no server: tokens/s (best of ``tries``; one per round, like the
+    servers' one request per round, so both sides get as many tries)."""
     import torch
 
     import massivetext as mt
@@ -230,7 +235,7 @@ def bare_generate(model_dir: Path, prompt: str, new_tokens: int, threads: int) -
     ids = torch.tensor([tok.encode(prompt)])
     model.generate(ids, max_new_tokens=8)
     best = 0.0
-    for _ in range(3):
+    for _ in range(tries):
         t = time.perf_counter()
         out = model.generate(ids, max_new_tokens=new_tokens, eos_token_id=None)
         best = max(best, (out.shape[1] - ids.shape[1]) / (time.perf_counter() - t))
@@ -246,13 +251,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads of each server")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per load level; the best is reported")
     ap.add_argument("--only", choices=["massivetext", "transformers"], default=None)
+    # 4x256 is the quickstart's size when issue 14 was written; the quickstart now trains 2x128 (issue 18)
+    ap.add_argument("--model-shape", default="4x256", help="LAYERSxWIDTH of the served GPT-2 (4 heads)")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="serve-bench-"))
-    model_dir = work / "gpt-4x256-v2"
+    model_dir = work / f"gpt-{args.model_shape.lower()}-v2"
     if not (model_dir / "config.json").is_file():
-        make_checkpoint(model_dir, vocab=8192, ctx=256)
+        n_layer, n_embd = (int(v) for v in args.model_shape.lower().split("x"))
+        make_checkpoint(model_dir, vocab=8192, ctx=256, n_layer=n_layer, n_embd=n_embd)
     prompts = make_prompts(model_dir, 64, args.prompt_tokens)
     env = {
         **os.environ,
@@ -300,6 +308,7 @@ def main() -> None:
     names = {"massivetext": model_dir.name, "transformers": str(model_dir)}
     chosen = [n for n in servers if not args.only or n == args.only]
     results: dict[str, dict[int, dict]] = {n: {} for n in chosen}
+    per_round: dict[tuple[str, int], list[float]] = {}
     rss: dict[str, int] = {}
     running: dict[str, ServerProcess] = {}
     try:
@@ -307,12 +316,13 @@ def main() -> None:
             port = free_port()
             print(f"starting {name} ...", flush=True)
             running[name] = ServerProcess(servers[name](port), f"http://127.0.0.1:{port}", env, work / f"{name}.log")
-            asyncio.run(load(running[name].url, names[name], prompts, 1, 1, 8))  # warm-up
-        bare = 0.0
+            # warm-up: one full-length request
+            asyncio.run(load(running[name].url, names[name], prompts, 1, 1, args.new_tokens))
+        bares: list[float] = []
         for n in args.clients:
             for round_ in range(args.rounds):
                 if n == 1:  # the bare generate baseline, in the same alternation (the servers idle meanwhile)
-                    bare = max(bare, bare_generate(model_dir, prompts[0], args.new_tokens, args.threads))
+                    bares.append(bare_generate(model_dir, prompts[0], args.new_tokens, args.threads))
                 for name in chosen:
                     r = asyncio.run(load(running[name].url, names[name], prompts, n, args.requests, args.new_tokens))
                     print(
@@ -321,6 +331,7 @@ def main() -> None:
                         f"p99={r['lat_p99']:.3f}s errors={r['errors']} tokens={r['tokens']} {r['error_sample'] or ''}",
                         flush=True,
                     )
+                    per_round.setdefault((name, n), []).append(r["tokens_per_s"])
                     best = results[name].get(n)
                     errors = r["errors"] + (best["errors"] if best else 0)
                     if best is None or r["tokens_per_s"] > best["tokens_per_s"]:
@@ -331,9 +342,11 @@ def main() -> None:
     finally:
         for server in running.values():
             server.stop()
-    if not bare:
-        bare = bare_generate(model_dir, prompts[0], args.new_tokens, args.threads)
-    print(f"\nbare massivetext generate (1 prompt, {args.threads} thread): {bare:.1f} tok/s")
+    if not bares:
+        bares = [bare_generate(model_dir, prompts[0], args.new_tokens, args.threads, tries=args.rounds)]
+    bare = max(bares)
+    rounds_text = " / ".join(f"{b:.1f}" for b in bares)
+    print(f"\nbare massivetext generate (1 prompt, {args.threads} thread): {bare:.1f} tok/s (rounds {rounds_text})")
     for name, v in rss.items():
         print(f"peak RSS {name}: {v / 2**20:.0f} MiB")
     if len(results) == 2:
@@ -347,8 +360,16 @@ def main() -> None:
             )
     if "massivetext" in results and 1 in results["massivetext"]:
         one = results["massivetext"][1]["tokens_per_s"]
-        print(f"massivetext at 1 client / bare generate: {one / bare:.2f} ({one:.1f} vs {bare:.1f} tok/s)")
-    (work / "results.json").write_text(json.dumps({"results": results, "rss": rss, "bare": bare}, indent=1))
+        print(f"massivetext at 1 client / bare generate: {one / bare:.2f} ({one:.1f} vs {bare:.1f} tok/s, best rounds)")
+        served = per_round.get(("massivetext", 1), [])
+        if len(served) > 1 and len(bares) > 1:
+            m_served, m_bare = statistics.median(served), statistics.median(bares)
+            print(f"  medians: {m_served / m_bare:.2f} ({m_served:.1f} vs {m_bare:.1f} tok/s)")
+    for (name, n), tps in sorted(per_round.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"  {name:13s} clients={n:3d} tok/s per round: " + " / ".join(f"{x:.1f}" for x in tps))
+    (work / "results.json").write_text(
+        json.dumps({"results": results, "rss": rss, "bare": bare, "bare_rounds": bares}, indent=1)
+    )
     print(f"(details in {work})")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -72,7 +73,7 @@ def main() -> None:
         ch = GOPHER_BYTES / (r * 1e6) / 3600
         total += ch
         print(f"{name:22s} {r:10.2f} {ch:24,.0f}")
-    nodes = total / 24 / args.cores_per_node
+    nodes = math.ceil(total / 24 / args.cores_per_node)  # whole nodes: 1.08 nodes' work needs 2
     print(
         f"{'all stages':22s} {'':10s} {total:24,.0f}  -> {nodes:,.0f} nodes of {args.cores_per_node} cores for one day"
     )

@@ -1,7 +1,7 @@
 import pytest
-from tokenization_helpers import corpus
 
 import massivetext as mt
+from tokenization_helpers import corpus
 
 
 @pytest.fixture(scope="session")

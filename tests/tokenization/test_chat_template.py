@@ -4,11 +4,11 @@ from collections.abc import Mapping
 
 import pytest
 import torch
-from tokenization_helpers import corpus
 from transformers import PreTrainedTokenizerFast
 
 import massivetext as mt
 from massivetext.tokenization.chat_template import DEFAULT_CHAT_TEMPLATE
+from tokenization_helpers import corpus
 
 CHAT = [
     {"role": "system", "content": "You answer briefly."},

@@ -5,9 +5,9 @@ import json
 
 import pytest
 import sentencepiece as spm
-from tokenization_helpers import TEXTS, corpus
 
 import massivetext as mt
+from tokenization_helpers import TEXTS, corpus
 
 SAMPLES = ["Hello world, this is a test.", "the quick  brown fox", "  spaces   everywhere  ", "Größe café naïve"]
 

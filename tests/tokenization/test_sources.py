@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-from tokenization_helpers import corpus, write_jsonl
 
 import massivetext as mt
 from massivetext.tokenization.sources import iter_texts
+from tokenization_helpers import corpus, write_jsonl
 
 
 def test_a_missing_file_is_an_error_naming_it(tmp_path):

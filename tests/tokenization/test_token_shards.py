@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from tokenization_helpers import corpus, write_jsonl
 from torch.utils.data import DataLoader
 
 import massivetext as mt
 from massivetext.tokenization.encode import encode_corpus
 from massivetext.tokenization.shard_format import open_shard
+from tokenization_helpers import corpus, write_jsonl
 
 BLOCK = 16
 

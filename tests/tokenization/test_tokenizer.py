@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from tokenization_helpers import TEXTS
 from transformers import AutoTokenizer as HFAutoTokenizer
 from transformers import PreTrainedTokenizerFast
 
 import massivetext as mt
 from massivetext.tokenization.tokenizer import FastTokenizer
+from tokenization_helpers import TEXTS
 
 BATCH = ["hello world", "the quick brown fox jumps over the lazy dog", "日本語 🙂", ""]
 

@@ -10,7 +10,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import counting_sequences, tiny_gpt2  # noqa: E402
+from training_helpers import counting_sequences, tiny_gpt2  # noqa: E402
+
 from massivetext.training.arguments import TrainingArguments  # noqa: E402
 from massivetext.training.trainer import Trainer  # noqa: E402
 
@@ -37,7 +38,7 @@ def rows() -> list[list[int]]:
 
 def run(out_dir: str, batch_size: int) -> tuple[Trainer, Recorded]:
     torch.set_num_threads(1)
-    from conftest import make_tokenizer
+    from training_helpers import make_tokenizer
 
     data = Recorded(rows())
     args = TrainingArguments(

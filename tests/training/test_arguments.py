@@ -66,7 +66,8 @@ def test_best_metric_direction_defaults():
 
 
 def test_trainer_rejects_fp16_on_cpu_and_text_without_tokenizer(tmp_path):
-    from conftest import tiny_gpt2
+    from training_helpers import tiny_gpt2
+
     from massivetext.training.trainer import Trainer
 
     with pytest.raises(ConfigError, match="fp16"):

@@ -9,8 +9,8 @@ import logging
 import datasets
 import pytest
 import transformers
+from training_helpers import WORDS, make_tokenizer, tiny_gpt2
 
-from conftest import WORDS, make_tokenizer, tiny_gpt2
 from massivetext.errors import ConfigError, MassiveTextError
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.trainer import Trainer

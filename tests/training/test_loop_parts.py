@@ -8,8 +8,8 @@ import warnings
 
 import datasets
 import pytest
+from training_helpers import counting_sequences, tiny_gpt2
 
-from conftest import counting_sequences, tiny_gpt2
 from massivetext.training import arguments as arguments_module
 from massivetext.training.arguments import COMPATIBILITY_ONLY, TrainingArguments
 from massivetext.training.data import forward_signature

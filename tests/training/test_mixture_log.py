@@ -7,9 +7,9 @@ import json
 import random
 
 import pytest
+from training_helpers import tiny_gpt2
 
 import massivetext as mt
-from conftest import tiny_gpt2
 from massivetext.errors import ConfigError
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.callbacks import TrainerCallback

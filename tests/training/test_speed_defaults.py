@@ -8,8 +8,8 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
+from training_helpers import counting_sequences, tiny_gpt2
 
-from conftest import counting_sequences, tiny_gpt2
 from massivetext.errors import ConfigError
 from massivetext.training import speed
 from massivetext.training.arguments import TrainingArguments

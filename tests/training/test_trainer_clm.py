@@ -8,8 +8,8 @@ import datasets
 import pytest
 import torch
 import torch.nn.functional as F
+from training_helpers import counting_sequences, tiny_gpt2
 
-from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.trainer import Trainer
 from peers import require

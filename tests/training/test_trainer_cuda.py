@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from training_helpers import counting_sequences, tiny_gpt2
 
-from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.trainer import Trainer
 

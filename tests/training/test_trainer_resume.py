@@ -7,8 +7,8 @@ import json
 import datasets
 import pytest
 import torch
+from training_helpers import counting_sequences, tiny_gpt2
 
-from conftest import counting_sequences, tiny_gpt2
 from massivetext.training.arguments import TrainingArguments
 from massivetext.training.callbacks import TrainerCallback
 from massivetext.training.trainer import Trainer

@@ -159,7 +159,7 @@ def sliding_window_nll(
 
     ``dtype`` None/"float32" computes in the model's own precision (equal to the plain forward); "bfloat16" (or
     "float16") runs the matmuls in that type under ``torch.autocast``: faster where the hardware has it, not
-    exact (on the quickstart GPT the perplexity moved by ~3e-5 relative; see the README)."""
+    exact (it moved the perplexity by 2.9e-5 relative on a trained quickstart GPT, 1.1e-6 on a random one)."""
     if stride < 1 or stride > max_length:
         raise ConfigError(f"stride must be in [1, max_length={max_length}], got {stride}")
     seqs = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]

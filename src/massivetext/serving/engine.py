@@ -12,7 +12,8 @@ Each loop of the worker:
      slots take new requests at the next loop.
 
 Events reach their sinks one step late, right before the next step's LM head (or a prefill): the consumer (the
-server's event loop) then runs while this thread computes without the GIL (see ``_deliver``).
+server's event loop) then runs while this thread computes without the GIL (see ``_deliver``). ``mt.serve`` runs
+the engine in a process of its own instead (``serving.engine_process``), where events leave at the end of each step.
 
 Greedy decoding picks the same tokens as ``model.generate`` whatever else is in the batch (the rows never mix).
 Sampling with a ``seed`` draws from a per-request ``torch.Generator`` exactly as ``model.generate(...,

@@ -23,10 +23,14 @@ logger = logging.getLogger(__name__)
 # CPU, measured on this project's 2-core AMD EPYC (AVX-512 BF16, no AMX) with benchmarks/train_vs_hf.py's GPT (4 x 256,
 # context 256, vocabulary 8,192, batch 8: 34.7 MFLOP/token x 2,048 tokens = 71.0 GFLOP/step), dropout 0, one thread,
 # in CPU seconds so that the other jobs on the machine do not count (compiling in-process with the C++ compiler's
-# processes counted), eager and compiled steps interleaved in one process, cold compile cache (what a first run pays):
+# processes counted), eager and compiled steps interleaved in one process, cold compile cache (what a first run pays;
+# benchmarks/compile_break_even.py):
 #   bf16 autocast: compile 41.7 s; eager 0.717 s/step, compiled 0.612 (x1.17) -> (41.7 - 0.61) / 0.105 = 394 steps
 #                  (with the cache warm, as for a resumed or repeated run: compile 6.0 s -> 77 steps)
 #   fp32:          compile 36.1 s; eager 1.023 s/step, compiled 0.942 (x1.09) -> (36.1 - 0.94) / 0.081 = 435 steps
+#                  (warm cache: compile 5.4 s -> 67 steps)
+# On the 2 quiet cores (train_vs_hf.py, bf16, 3 interleaved rounds) compiled steps ran 1.11-1.16x eager and the
+# warm-cache compile held the first step 5.3-5.8 s (eager 0.5 s); a cold compile was not timed there.
 # (An earlier estimate, 100 steps in fp32 and "never" in bf16, came from wall-clock times on a machine loaded so much
 # that a step took 30 times its quiet time.) CUDA, an estimate (no GPU was lent to measure): GPT-2 124M at batch 8 x
 # 1,024 (7.0 TFLOP/step) compiles in about a minute and saves ~30 ms a step -> ~2,000 steps.
