@@ -120,8 +120,8 @@ class RequestHandle:
         self.live = 0  # sequences still running
         self.released = False
         # greedy with no penalties and no logprobs: its rows need only the batch's argmax (``_choose``'s fast path)
-        self.plain = params.greedy and not (params.presence_penalty or params.frequency_penalty) and (
-            params.logprobs is None
+        self.plain = (
+            params.greedy and not (params.presence_penalty or params.frequency_penalty) and (params.logprobs is None)
         )
 
     def cancel(self) -> None:
