@@ -14,7 +14,6 @@ transformers-v4 result. The base does the rest, the same way for every task:
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
 import warnings
@@ -200,13 +199,27 @@ class Pipeline:
     # ---- the engine -------------------------------------------------------------------------------------
     def run(self, items: Iterable[Any], params: dict[str, Any]) -> Iterator[Any]:
         """Results in input order; each window of inputs is tokenized together and run in sorted batches."""
-        window = max(self.batch_size * WINDOW_BATCHES, 64)
+        budget = self.window_budget()
         it = iter(items)
         while True:
-            chunk = list(itertools.islice(it, window))
+            chunk, cost = [], 0
+            for item in it:
+                chunk.append(item)
+                cost += self.item_cost(item)
+                if cost >= budget:
+                    break
             if not chunk:
                 return
             yield from self.run_window(chunk, params)
+
+    def window_budget(self) -> int:
+        """How much input (in ``item_cost`` units) one window tokenizes, sorts and batches together; its features
+        are held until the window is done."""
+        return max(self.batch_size * WINDOW_BATCHES, 64)
+
+    def item_cost(self, item: Any) -> int:
+        """An input's share of the window budget (1; a task whose inputs fan out into many features says more)."""
+        return 1
 
     def run_window(self, chunk: list[Any], params: dict[str, Any]) -> list[Any]:
         chunk = [self.validate(item) for item in chunk]
