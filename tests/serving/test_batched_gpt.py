@@ -61,3 +61,27 @@ def test_a_cpu_float32_gpt2_gets_the_packed_weights(tiny_model):
     runner = BatchedGPT(tiny_model[0], 4, 64)
     assert runner.packed is not None and len(runner.packed.layers) == tiny_model[0].config.n_layer
     assert BatchedGPT(copy.deepcopy(tiny_model[0]).double(), 4, 64).packed is None  # anything else: MKL's path
+
+
+def test_a_lone_request_takes_generates_one_row_step_with_the_same_bits(tiny_model):
+    """At one running slot ``decode`` takes ``_lean_decode_one`` (views, one copy per key/value); it must give the
+    general step's logits bit for bit and leave the same keys and values in the cache, over several steps."""
+    model, tok = tiny_model
+    prompt = tok.encode(PROMPTS[0])
+    one, general = BatchedGPT(model, 4, 64), BatchedGPT(model, 4, 64)
+    assert one.lean is not None
+    with torch.inference_mode():
+        t1 = t2 = one.prefill([prompt], [0]).argmax(-1)
+        general.prefill([prompt], [0])
+        calls = []
+        real = one._lean_decode_one
+        one._lean_decode_one = lambda *a: calls.append(1) or real(*a)
+        for pos in range(len(prompt), len(prompt) + 5):
+            a = one.decode(t1, torch.tensor([pos]), pos + 1, False)
+            p = torch.tensor([pos])
+            where = ((general._slot_heads[:1] + p[:, None]).view(-1), general.head_dim)
+            b = general._lean_decode(t2, p, where, pos + 1, None, None)
+            assert torch.equal(a, b)
+            t1, t2 = a.argmax(-1), b.argmax(-1)
+    assert len(calls) == 5
+    assert torch.equal(one.k_cache, general.k_cache) and torch.equal(one.v_cache, general.v_cache)

@@ -119,6 +119,10 @@ class RequestHandle:
         self.completion_tokens = 0
         self.live = 0  # sequences still running
         self.released = False
+        # greedy with no penalties and no logprobs: its rows need only the batch's argmax (``_choose``'s fast path)
+        self.plain = (
+            params.greedy and not (params.presence_penalty or params.frequency_penalty) and (params.logprobs is None)
+        )
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -182,6 +186,7 @@ class Engine:
         self.cfg = cfg = config or EngineConfig()
         self.model, self.tokenizer, self.observer = model, tokenizer, observer
         self.slots: list[_Seq | None] = []
+        self._running = 0  # slots in use
         if model is not None:
             n_pos = model.config.n_positions
             self.max_len = min(cfg.max_model_len or n_pos, n_pos)
@@ -214,7 +219,7 @@ class Engine:
 
     @property
     def running(self) -> int:
-        return sum(s is not None for s in self.slots)
+        return self._running  # kept by ``_prefill`` / ``_free``: the loop reads it several times a step
 
     def validate(self, prompt: list[int], params: SamplingParams) -> None:
         check_request(prompt, params, self.max_len, self.vocab_size, self.cfg.max_batch_size)
@@ -304,6 +309,7 @@ class Engine:
 
     def _free(self, seq: _Seq, release: bool = True) -> None:
         self.slots[seq.slot] = None
+        self._running -= 1
         self.tokens[seq.slot] = 0
         self.positions[seq.slot] = 0
         seq.handle.live -= 1
@@ -421,6 +427,7 @@ class Engine:
         for h, i, slot in rows:
             seq = _Seq(h, i, slot, IncrementalDetokenizer(self.tokenizer, h.params.stop, backend=self.detok_backend))
             self.slots[slot] = seq
+            self._running += 1
             self.positions[slot] = len(h.prompt) - 1  # _emit steps it to where the first new token goes
             h.live += 1
             seqs.append(seq)
@@ -444,6 +451,9 @@ class Engine:
         self, seqs: list[_Seq], logits: torch.Tensor
     ) -> tuple[torch.Tensor, list[int], list[TokenLogprob | None]]:
         """Next token of each sequence: one argmax for all greedy rows, one draw per sampling request."""
+        if all(s.handle.plain for s in seqs):  # the usual greedy batch: one argmax, nothing else per step
+            nxt = logits.argmax(-1)  # (float32 or not: the cast below is monotonic, the argmax the same)
+            return nxt, nxt.tolist(), [None] * len(seqs)
         scores = logits.float()
         penalized = [
             r for r, s in enumerate(seqs) if s.handle.params.presence_penalty or s.handle.params.frequency_penalty
