@@ -111,27 +111,9 @@ class GopherQualityFilter(Filter):
             return False, "too_few_words"
         if self.max_words is not None and n > self.max_words:
             return False, "too_many_words"
-        mean = len("".join(bare)) / n if n else 0.0
-        if self.min_mean_word_length is not None and mean < self.min_mean_word_length:
-            return False, "short_words"
-        if self.max_mean_word_length is not None and mean > self.max_mean_word_length:
-            return False, "long_words"
-        r = self.max_symbol_word_ratio
-        if r is not None:
-            if text.count("#") > r * n:
-                return False, "hash_ratio"
-            if text.count("...") + text.count("…") > r * n:
-                return False, "ellipsis_ratio"
-        if self.max_bullet_lines_ratio is not None or self.max_ellipsis_lines_ratio is not None:
-            ls = lines(text)
-            n_lines = len(ls) or 1
-            if self.max_bullet_lines_ratio is not None:
-                bullets = self._bullets
-                if sum(1 for s in ls if s.startswith(bullets)) > self.max_bullet_lines_ratio * n_lines:
-                    return False, "bullet_lines"
-            if self.max_ellipsis_lines_ratio is not None:
-                if sum(1 for s in ls if s.endswith(ELLIPSES)) > self.max_ellipsis_lines_ratio * n_lines:
-                    return False, "ellipsis_lines"
+        reason = self._length_symbol_line_rules(text, n, len("".join(bare)))
+        if reason is not None:
+            return False, reason
         if self.min_alpha_words_ratio is not None and words:
             n_alpha = len(_ALPHA_WORD.findall(text))
             if n_alpha < self.min_alpha_words_ratio * len(words):
@@ -155,27 +137,9 @@ class GopherQualityFilter(Filter):
             return False, "too_few_words"
         if self.max_words is not None and n > self.max_words:
             return False, "too_many_words"
-        mean = len(b"".join(bare_lower)) / n if n else 0.0
-        if self.min_mean_word_length is not None and mean < self.min_mean_word_length:
-            return False, "short_words"
-        if self.max_mean_word_length is not None and mean > self.max_mean_word_length:
-            return False, "long_words"
-        r = self.max_symbol_word_ratio
-        if r is not None:
-            if text.count("#") > r * n:
-                return False, "hash_ratio"
-            if text.count("...") > r * n:  # no "…" in ASCII
-                return False, "ellipsis_ratio"
-        if self.max_bullet_lines_ratio is not None or self.max_ellipsis_lines_ratio is not None:
-            ls = lines(text)
-            n_lines = len(ls) or 1
-            if self.max_bullet_lines_ratio is not None:
-                bullets = self._bullets
-                if sum(1 for s in ls if s.startswith(bullets)) > self.max_bullet_lines_ratio * n_lines:
-                    return False, "bullet_lines"
-            if self.max_ellipsis_lines_ratio is not None:
-                if sum(1 for s in ls if s.endswith(ELLIPSES)) > self.max_ellipsis_lines_ratio * n_lines:
-                    return False, "ellipsis_lines"
+        reason = self._length_symbol_line_rules(text, n, len(b"".join(bare_lower)))
+        if reason is not None:
+            return False, reason
         if self.min_alpha_words_ratio is not None and n_words:
             # words with a letter: letters kept (as "a"), whitespace kept, everything else deleted, runs counted
             n_alpha = (b" " + b.translate(_ASCII_ALPHA_RUNS, _ASCII_NEITHER)).count(b" a")
@@ -186,6 +150,31 @@ class GopherQualityFilter(Filter):
             if len(found) < self.min_stop_words:
                 return False, "stop_words"
         return True, None
+
+    def _length_symbol_line_rules(self, text: str, n: int, n_chars: int) -> str | None:
+        """The rules both paths share once the ``n`` punctuation-free words (``n_chars`` characters) are counted:
+        mean word length, symbol-to-word ratios and bullet/ellipsis line ratios, in ``check``'s order."""
+        mean = n_chars / n if n else 0.0
+        if self.min_mean_word_length is not None and mean < self.min_mean_word_length:
+            return "short_words"
+        if self.max_mean_word_length is not None and mean > self.max_mean_word_length:
+            return "long_words"
+        r = self.max_symbol_word_ratio
+        if r is not None:
+            if text.count("#") > r * n:
+                return "hash_ratio"
+            if text.count("...") + text.count("…") > r * n:
+                return "ellipsis_ratio"
+        if self.max_bullet_lines_ratio is not None or self.max_ellipsis_lines_ratio is not None:
+            ls = lines(text)
+            n_lines = len(ls) or 1
+            if self.max_bullet_lines_ratio is not None:
+                if sum(1 for s in ls if s.startswith(self._bullets)) > self.max_bullet_lines_ratio * n_lines:
+                    return "bullet_lines"
+            if self.max_ellipsis_lines_ratio is not None:
+                if sum(1 for s in ls if s.endswith(ELLIPSES)) > self.max_ellipsis_lines_ratio * n_lines:
+                    return "ellipsis_lines"
+        return None
 
     def config(self) -> dict:
         return {k: v for k, v in super().config().items() if not k.startswith("_")}
