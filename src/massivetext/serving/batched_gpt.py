@@ -56,6 +56,14 @@ def _pack_decode_weights(model: GPTForCausalLM, rows: int) -> PackedWeights | No
         return None
 
 
+def _addmm_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.addmm(b, x, w)
+
+
+def _packed_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return _ONEDNN(x, w, b, "none", [], "")
+
+
 class SlotPrefillCache:
     """What ``GPTForCausalLM.trunk`` expects of a cache (``update``), writing a prefill batch's keys and values
     into rows ``slots`` of the engine's slot cache instead of into a cache of its own."""
@@ -105,6 +113,8 @@ class BatchedGPT:
         lean = getattr(model, "_lean_weights", None)
         self.lean = lean() if lean is not None else None
         self.packed = _pack_decode_weights(model, slots) if self.lean is not None else None
+        # the four matmul weights of each layer (qkv, attention out, MLP in, MLP out) in the lean tuples' layout
+        self._addmm_weights = [(wa, wp, wf, wo) for (_, _, wa, _, wp, _, _, _, wf, _, wo, _, _) in self.lean or []]
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         logits = self.model.lm_head(h)
@@ -216,11 +226,14 @@ class BatchedGPT:
         B, H, D = tokens.shape[0], self.heads, self.head_dim
         C, eps, shape = H * D, c.layer_norm_epsilon, (c.n_embd,)
         x = F.embedding(tokens, t.wte.weight).add_(F.embedding(positions, t.wpe.weight))
-        packed = self.packed
-        if packed is not None and B > 1:  # oneDNN with prepacked weights: see _pack_decode_weights
-            return self._packed_decode(x, packed, where, kv_len, mask, before_head)
-        for i, (w1, b1, wa, ba, wp, bp, w2, b2, wf, bf, wo, bo, scale) in enumerate(self.lean):
-            qkv = torch.addmm(ba, F.layer_norm(x, shape, w1, b1, eps), wa).view(B, 3, H, D)
+        if self.packed is not None and B > 1:  # oneDNN with prepacked weights: see _pack_decode_weights
+            weights, linear = self.packed.layers, _packed_linear
+        else:
+            weights, linear = self._addmm_weights, _addmm_linear
+        for i, ((w1, b1, _, ba, _, bp, w2, b2, _, bf, _, bo, scale), (wa, wp, wf, wo)) in enumerate(
+            zip(self.lean, weights)
+        ):
+            qkv = linear(F.layer_norm(x, shape, w1, b1, eps), wa, ba).view(B, 3, H, D)
             self._write(i, where, qkv[:, 1], qkv[:, 2])
             y = F.scaled_dot_product_attention(
                 qkv[:, 0, :, None],
@@ -229,9 +242,9 @@ class BatchedGPT:
                 attn_mask=mask,
                 scale=scale,
             )
-            x = torch.addmm(bp, y.view(B, C), wp).add_(x)
-            h = F.gelu(torch.addmm(bf, F.layer_norm(x, shape, w2, b2, eps), wf), approximate="tanh")
-            x = torch.addmm(bo, h, wo).add_(x)
+            x = linear(y.view(B, C), wp, bp).add_(x)
+            h = F.gelu(linear(F.layer_norm(x, shape, w2, b2, eps), wf, bf), approximate="tanh")
+            x = linear(h, wo, bo).add_(x)
         return self._head(x, before_head)
 
     def _lean_decode_one(self, tokens: torch.Tensor, pos: int, before_head) -> torch.Tensor:
@@ -268,28 +281,6 @@ class BatchedGPT:
         else:
             logits = torch.mm(x, self.model.lm_head.weight.t())
         return logits[..., : c.vocab_size] if c.padded_vocab_size != c.vocab_size else logits
-
-    def _packed_decode(self, x, packed: PackedWeights, where, kv_len: int, mask, before_head) -> torch.Tensor:
-        """The lean step with every matmul through oneDNN's prepacked weights (B > 1): same math, same order."""
-        c = self.config
-        B, H, D = x.shape[0], self.heads, self.head_dim
-        C, eps, shape = H * D, c.layer_norm_epsilon, (c.n_embd,)
-        for i, ((w1, b1, _, ba, _, bp, w2, b2, _, bf, _, bo, scale), (pa, pp, pf, po)) in enumerate(
-            zip(self.lean, packed.layers)
-        ):
-            qkv = _ONEDNN(F.layer_norm(x, shape, w1, b1, eps), pa, ba, "none", [], "").view(B, 3, H, D)
-            self._write(i, where, qkv[:, 1], qkv[:, 2])
-            y = F.scaled_dot_product_attention(
-                qkv[:, 0, :, None],
-                self.k_layers[i][:B, :, :kv_len],
-                self.v_layers[i][:B, :, :kv_len],
-                attn_mask=mask,
-                scale=scale,
-            )
-            x = _ONEDNN(y.view(B, C), pp, bp, "none", [], "").add_(x)
-            h = F.gelu(_ONEDNN(F.layer_norm(x, shape, w2, b2, eps), pf, bf, "none", [], ""), approximate="tanh")
-            x = _ONEDNN(h, po, bo, "none", [], "").add_(x)
-        return self._head(x, before_head)
 
     @torch.inference_mode()
     def embed(self, prompts: list[list[int]]) -> torch.Tensor:
