@@ -5,6 +5,7 @@ import json
 import torch
 
 import massivetext as mt
+from tiny_configs import tiny_bert_config, tiny_t5_config
 
 WORDS = "the cat dog sat ran on under mat tree big small red blue house river city walked quickly".split()
 
@@ -48,18 +49,7 @@ def t5(path) -> str:
 
     torch.manual_seed(0)
     tok = mt.train_tokenizer(texts(60), vocab_size=300)
-    cfg = transformers.T5Config(
-        d_model=32,
-        d_kv=8,
-        num_heads=2,
-        num_layers=1,
-        d_ff=48,
-        vocab_size=len(tok),
-        relative_attention_num_buckets=8,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_t5_config(tok)
     return _save(transformers.T5ForConditionalGeneration(cfg), tok, path)
 
 
@@ -69,16 +59,7 @@ def bert(path, head: str, labels: list[str] | None = None) -> str:
     torch.manual_seed(0)
     tok = mt.train_tokenizer(texts(60), kind="wordpiece", vocab_size=200)
     kw = {"id2label": dict(enumerate(labels)), "label2id": {v: i for i, v in enumerate(labels)}} if labels else {}
-    cfg = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=48,
-        vocab_size=len(tok),
-        max_position_embeddings=128,
-        pad_token_id=tok.pad_token_id,
-        **kw,
-    )
+    cfg = tiny_bert_config(tok, **kw)
     cls = {
         "classification": transformers.BertForSequenceClassification,
         "ner": transformers.BertForTokenClassification,
@@ -107,15 +88,7 @@ def planted_qa(path, word: str) -> str:
 
     torch.manual_seed(0)
     tok = mt.train_tokenizer(texts(60), kind="wordpiece", vocab_size=200)
-    cfg = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=48,
-        vocab_size=len(tok),
-        max_position_embeddings=64,
-        pad_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_bert_config(tok, max_position_embeddings=64)
     model = transformers.BertForQuestionAnswering(cfg)
     pattern = torch.tensor([1.0, -1.0] * 16)
     with torch.no_grad():

@@ -12,6 +12,7 @@ import massivetext as mt
 from massivetext.errors import ConfigError
 from massivetext.training.eval_loop import EvalPrediction
 from peers import require
+from tiny_configs import tiny_t5_config
 
 transformers = require("transformers")
 
@@ -22,18 +23,7 @@ def t5(tmp_path_factory):
     words = "a small red house by the river and a big blue tree on the hill".split()
     corpus = [" ".join(words[i % 7 : i % 7 + 5]) for i in range(40)]
     tok = mt.train_tokenizer(corpus, vocab_size=280)
-    cfg = transformers.T5Config(
-        d_model=32,
-        d_kv=8,
-        num_heads=2,
-        num_layers=1,
-        d_ff=48,
-        vocab_size=len(tok),
-        relative_attention_num_buckets=8,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.pad_token_id,
-    )
+    cfg = tiny_t5_config(tok)
     path = tmp_path_factory.mktemp("t5")
     transformers.T5ForConditionalGeneration(cfg).save_pretrained(path)
     return mt.AutoModelForSeq2SeqLM.from_pretrained(path).eval(), tok, corpus

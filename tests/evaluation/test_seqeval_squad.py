@@ -100,19 +100,23 @@ def test_squad_v1_official_formulas():
     assert got["f1"] == pytest.approx(100 * (1 + 0.5 + 2 / 3 + 0) / 4)
 
 
+# four squad_v2 questions: a and b answerable (answered right), c and d not (c abstains, d answers)
+V2_PREDS = [
+    {"id": "a", "prediction_text": "blue", "no_answer_probability": 0.2},
+    {"id": "b", "prediction_text": "red car", "no_answer_probability": 0.1},
+    {"id": "c", "prediction_text": "", "no_answer_probability": 0.9},
+    {"id": "d", "prediction_text": "something", "no_answer_probability": 0.3},
+]
+V2_REFS = [
+    {"id": "a", "answers": {"text": ["Blue."], "answer_start": [0]}},
+    {"id": "b", "answers": {"text": ["the red car", "car"], "answer_start": [0, 4]}},
+    {"id": "c", "answers": {"text": [], "answer_start": []}},
+    {"id": "d", "answers": {"text": [], "answer_start": []}},
+]
+
+
 def test_squad_v2_hasans_noans_and_threshold():
-    preds = [
-        {"id": "a", "prediction_text": "blue", "no_answer_probability": 0.2},
-        {"id": "b", "prediction_text": "red car", "no_answer_probability": 0.1},
-        {"id": "c", "prediction_text": "", "no_answer_probability": 0.9},
-        {"id": "d", "prediction_text": "something", "no_answer_probability": 0.3},
-    ]
-    refs = [
-        {"id": "a", "answers": {"text": ["Blue."], "answer_start": [0]}},
-        {"id": "b", "answers": {"text": ["the red car", "car"], "answer_start": [0, 4]}},
-        {"id": "c", "answers": {"text": [], "answer_start": []}},
-        {"id": "d", "answers": {"text": [], "answer_start": []}},
-    ]
+    preds, refs = V2_PREDS, V2_REFS
     got = mt.load_metric("squad_v2").compute(predictions=preds, references=refs)
     # a: EM1 F1 1; b: EM1 F1 1; c: "" vs [""]: EM1 F1 1; d: "something" vs [""]: 0, 0
     assert got["exact"] == pytest.approx(75.0) and got["f1"] == pytest.approx(75.0) and got["total"] == 4
@@ -145,18 +149,7 @@ def official_find_best_thresh(preds, scores, na_probs, qid_to_has_ans):
 
 
 def test_squad_v2_best_thresholds():
-    preds = [
-        {"id": "a", "prediction_text": "blue", "no_answer_probability": 0.2},
-        {"id": "b", "prediction_text": "red car", "no_answer_probability": 0.1},
-        {"id": "c", "prediction_text": "", "no_answer_probability": 0.9},
-        {"id": "d", "prediction_text": "something", "no_answer_probability": 0.3},
-    ]
-    refs = [
-        {"id": "a", "answers": {"text": ["Blue."], "answer_start": [0]}},
-        {"id": "b", "answers": {"text": ["the red car", "car"], "answer_start": [0, 4]}},
-        {"id": "c", "answers": {"text": [], "answer_start": []}},
-        {"id": "d", "answers": {"text": [], "answer_start": []}},
-    ]
+    preds, refs = V2_PREDS, V2_REFS
     got = mt.load_metric("squad_v2").compute(predictions=preds, references=refs)
     # start 2 (c, d right as no answer); answer b (+1), a (+1) -> 4 at threshold 0.2; d (-1), c (0) do not beat it
     assert got["best_exact"] == 100.0 and got["best_exact_thresh"] == 0.2 and got["best_f1_thresh"] == 0.2

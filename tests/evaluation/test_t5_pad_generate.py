@@ -7,7 +7,7 @@ dropout 0.1) and ``generate`` does not switch it to eval, so its greedy output w
 mode the two agree; nothing is wrong in MassiveText's generation."""
 
 import torch
-from eval_t5_helpers import tiny_corpus, tiny_t5_config, tiny_tokenizer
+from eval_t5_helpers import t5_config, tiny_corpus, tiny_tokenizer
 
 import massivetext as mt
 from peers import require
@@ -19,7 +19,7 @@ def test_t5_greedy_with_pad_ids_equals_transformers(tmp_path):
     corpus = tiny_corpus()
     tok = tiny_tokenizer(corpus)
     torch.manual_seed(0)
-    cfg = tiny_t5_config(tok)
+    cfg = t5_config(tok)
     hf = transformers.T5ForConditionalGeneration(cfg)
     assert hf.training  # the trap: built from a config, it would generate through dropout
     hf.eval().save_pretrained(tmp_path)

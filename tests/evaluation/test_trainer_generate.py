@@ -5,7 +5,7 @@ import datasets
 import pytest
 import sacrebleu
 import torch
-from eval_t5_helpers import tiny_corpus, tiny_t5_config, tiny_tokenizer
+from eval_t5_helpers import t5_config, tiny_corpus, tiny_tokenizer
 
 import massivetext as mt
 from massivetext.training.arguments import TrainingArguments
@@ -21,7 +21,7 @@ def test_predict_with_generate_bleu_equals_by_hand(tmp_path):
     tok = tiny_tokenizer(corpus)
     # seed 6: a random T5 that writes words, not only the pad id, so BLEU is neither 0 nor 100
     torch.manual_seed(6)
-    cfg = tiny_t5_config(tok)
+    cfg = t5_config(tok)
     # a rare end token: the random model writes max_length tokens instead of stopping at once (empty outputs)
     transformers.T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "t5")
     model = mt.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "t5").eval()
