@@ -24,12 +24,22 @@ from massivetext.models.modeling_outputs import (
 )
 
 
+def embedding(num: int, dim: int, padding_idx: int | None = None) -> nn.Embedding:
+    """``nn.Embedding``, without its random init when the model is built on the meta device (``from_pretrained``,
+    whose checkpoint fills it). On meta, torch's ``normal_`` runs through ``torch._refs``, whose first call imports
+    ``torch._dynamo``: ~70 MB of resident memory (and ~1 s) a pipeline process then carries, for values that are
+    thrown away. A real-device build draws exactly as before (``init_weights`` reinitializes every weight)."""
+    if torch.empty(0).is_meta:
+        return nn.Embedding(num, dim, padding_idx=padding_idx, _weight=torch.empty(num, dim))
+    return nn.Embedding(num, dim, padding_idx=padding_idx)
+
+
 class Embeddings(nn.Module):
     def __init__(self, c: BertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.word_embeddings = embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
         self.roberta, self.pad, self.max_positions = c.is_roberta, c.pad_token_id, c.max_position_embeddings
