@@ -6,6 +6,7 @@ sequence-classification, token-classification and extractive-QA heads. Module na
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -139,34 +140,27 @@ class Layer(nn.Module):
         x = self.attention.output(self.attention.self(x, mask, queries if first_only else None), queries)
         return self.output(self.intermediate(x), x)
 
-    def forward_packed(self, x: torch.Tensor, where: torch.Tensor, shape: tuple[int, int], mask: torch.Tensor | None):
-        """The layer on the real tokens only: ``x`` (Np, C) holds the real tokens of a padded (B, T) batch, packed at
-        flat positions ``where`` (N of them), then Np - N filler rows (see ``_pack_index``). Every linear, GELU and
-        LayerNorm skips the padding and runs on row blocks (``row_blocks``); attention alone runs padded (B, T)."""
+    def forward_packed(self, x: torch.Tensor, pk: Packing) -> torch.Tensor:
+        """The layer on the real tokens only: ``x`` (N, C) holds the real tokens of the padded (B, T) batch that
+        ``pk`` describes. Every linear, GELU and LayerNorm skips the padding and runs on row blocks
+        (``_row_blocks``); attention alone runs padded (B, T)."""
         att = self.attention.self
-        B, T = shape
-        qkv = _project_padded(x, where, (att.query, att.key, att.value), B * T)
-        y = F.scaled_dot_product_attention(*(_heads(t, att, B) for t in qkv), attn_mask=mask)
-        del qkv  # freed before the feed-forward block: peak memory
-        src = _pack_index(where, x.device)
-        # (B, h, T, d) -> the packed rows (Np, C) in one gather
-        y = y.transpose(1, 2)[src // T, src % T].view(-1, x.shape[-1])
-        return self._feed_forward(y, x)
+        q, k, v = pk.project(x, (att.query, att.key, att.value))
+        y = F.scaled_dot_product_attention(*(pk.heads(t, att) for t in (q, k, v)), attn_mask=pk.mask)
+        del q, k, v
+        y = y.transpose(1, 2).reshape(pk.B * pk.T, x.shape[-1])
+        return self._feed_forward(y if pk.mask is None else y.index_select(0, pk.where), x)
 
-    def forward_first_packed(
-        self, x: torch.Tensor, where: torch.Tensor, first: torch.Tensor, shape: tuple[int, int], mask
-    ) -> torch.Tensor:
+    def forward_first_packed(self, x: torch.Tensor, pk: Packing, first: torch.Tensor) -> torch.Tensor:
         """``forward_packed`` computing only each row's position 0 (packed at ``first``; all a sequence classifier
         reads of the last layer), attending to every real token: (B, C)."""
         att = self.attention.self
-        B, T = shape
-        kv = _project_padded(x, where, (att.key, att.value), B * T)
-        rows = x.index_select(0, _pack_index(first, x.device))
-        q = _blockwise(rows, lambda r: linear(r, att.query))[:B]
-        y = F.scaled_dot_product_attention(_heads(q, att, B), *(_heads(t, att, B) for t in kv), attn_mask=mask)
-        del kv
-        y = y.transpose(1, 2).reshape(B, x.shape[-1])
-        return self._feed_forward(y.index_select(0, _pack_index(torch.arange(B, device=x.device), x.device)), rows)[:B]
+        k, v = pk.project(x, (att.key, att.value))
+        rows = x.index_select(0, first)
+        q = _by_blocks(lambda r: linear(r, att.query), rows).view(pk.B, 1, att.h, att.d).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, pk.heads(k, att), pk.heads(v, att), attn_mask=pk.mask)
+        del k, v
+        return self._feed_forward(y.transpose(1, 2).reshape(pk.B, x.shape[-1]), rows)
 
     def _feed_forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Attention output (dense, residual ``x``, LayerNorm), then the feed-forward block, on row blocks: the
@@ -176,54 +170,77 @@ class Layer(nn.Module):
             h = self.attention.output(y_rows, x_rows)
             return self.output(self.intermediate(h), h)
 
-        return _blockwise(y, block, x)
+        return _by_blocks(block, y, x)
 
 
-# The packed path feeds oneDNN row blocks of at most ROW_BLOCK rows, the last one a multiple of ROW_STEP rows
-# (``_pack_index`` pads the packed rows). Why: oneDNN caches one primitive per input shape (up to 1,024 of them)
-# and, with torch's build (concurrent execution: a scratchpad per primitive), each cached primitive of a 256-wide
-# input keeps a buffer the size of its output. One new row count per batch held ~70 MB more peak memory on the
-# sentiment benchmark, and QA grew with every distinct batch. Blocks leave 8 row counts per weight shape (a few MB
-# in all), bound the intermediate activation to one block, and cost no speed (measured, same outputs).
-ROW_BLOCK = 256
+# The packed path feeds oneDNN row blocks of ROW_BLOCK rows, a shorter last block padded up to a multiple of ROW_STEP
+# rows. Why: oneDNN caches one primitive per input shape (up to 1,024 of them) and, as torch builds it (concurrent
+# execution: a scratchpad per primitive), each cached primitive of a 256-wide input keeps a buffer the size of its
+# output. One new row count per batch held ~70 MB more peak memory on the sentiment benchmark and grew with every
+# new QA batch shape; with blocks there are at most 16 row counts per weight shape (~10 MB in all), and the
+# intermediate activation exists for one block at a time. 512 rows: blocks of 256 cost QA ~8% of its CPU time
+# (smaller products, more copies); 512 ran as fast as one product per batch (separate-process A/B).
+ROW_BLOCK = 512
 ROW_STEP = 32
 
 
-def _row_plan(device: torch.device) -> tuple[int, int]:
-    """(block, step) for ``device``: the CPU blocks rows for oneDNN; elsewhere one block, no filler rows."""
-    return (ROW_BLOCK, ROW_STEP) if device.type == "cpu" else (1 << 62, 1)
+def _row_blocks(n: int, device: torch.device) -> list[tuple[int, int, int]]:
+    """(start, stop, filler rows to add) of each row block of ``n`` rows. Off the CPU: one block, no filler."""
+    if device.type != "cpu":
+        return [(0, n, 0)]
+    return [(i, min(i + ROW_BLOCK, n), -min(ROW_BLOCK, n - i) % ROW_STEP) for i in range(0, n, ROW_BLOCK)]
 
 
-def _pack_index(where: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``where`` lengthened to a multiple of ROW_STEP by repeating its first entry: filler rows that copy a real
-    one, computed and then dropped, so every tensor of the packed path has one of a few row counts."""
-    step = _row_plan(device)[1]
-    pad = -where.numel() % step
-    return torch.cat([where, where[:1].expand(pad)]) if pad else where
+def _block_rows(t: torch.Tensor, start: int, stop: int, fill: int) -> torch.Tensor:
+    """Rows start:stop of ``t``, plus ``fill`` filler rows (copies of the first; computed, then dropped)."""
+    rows = t[start:stop]
+    return torch.cat([rows, rows[:1].expand(fill, -1)]) if fill else rows
 
 
-def _blockwise(x: torch.Tensor, fn, *more: torch.Tensor) -> torch.Tensor:
-    """``fn(x, *more)`` row block by row block (the same result: every op in it is row-wise)."""
-    block = _row_plan(x.device)[0]
-    if x.shape[0] <= block:
-        return fn(x, *more)
-    parts = [fn(x[i : i + block], *(m[i : i + block] for m in more)) for i in range(0, x.shape[0], block)]
-    return torch.cat(parts)
-
-
-def _project_padded(x: torch.Tensor, where: torch.Tensor, lins, rows: int) -> list[torch.Tensor]:
-    """Each of ``lins`` applied to the packed rows ``x``, scattered back to a zero-padded (rows, C) tensor."""
-    n, block = where.numel(), _row_plan(x.device)[0]
-    out = [x.new_zeros(rows, lin.out_features) for lin in lins]
-    for i in range(0, x.shape[0], block):
-        stop = min(i + block, n)
-        for full, lin in zip(out, lins):
-            full.index_copy_(0, where[i:stop], linear(x[i : i + block], lin)[: stop - i])
+def _by_blocks(fn, *xs: torch.Tensor) -> torch.Tensor:
+    """``fn(*xs)`` computed row block by row block (every op in ``fn`` is row-wise: the result is the same)."""
+    n = xs[0].shape[0]
+    if n == 0:
+        return fn(*xs)
+    out = None
+    for start, stop, fill in _row_blocks(n, xs[0].device):
+        y = fn(*(_block_rows(t, start, stop, fill) for t in xs))[: stop - start]
+        if stop - start == n:
+            return y
+        if out is None:
+            out = y.new_empty(n, y.shape[-1])
+        out[start:stop] = y
+    assert out is not None
     return out
 
 
-def _heads(t: torch.Tensor, att: SelfAttention, B: int) -> torch.Tensor:
-    return t.view(B, -1, att.h, att.d).transpose(1, 2)
+@dataclass
+class Packing:
+    """How the real tokens of a padded (B, T) batch are packed: at flat positions ``where`` (all of them when
+    ``mask`` is None: no padding). ``scratch`` holds the padded projections attention reads, one (B*T, C) slot per
+    projection, made once per batch and reused by every layer (pad rows stay zero: only real rows are written)."""
+
+    where: torch.Tensor
+    B: int
+    T: int
+    mask: torch.Tensor | None
+    scratch: torch.Tensor
+
+    def project(self, x: torch.Tensor, lins) -> list[torch.Tensor]:
+        """Each of ``lins`` on the packed rows ``x``, laid out padded (B*T, C) for attention."""
+        out = [self.scratch[i] for i in range(len(lins))]
+        for start, stop, fill in _row_blocks(x.shape[0], x.device):
+            rows = _block_rows(x, start, stop, fill)
+            for full, lin in zip(out, lins):
+                y = linear(rows, lin)[: stop - start]
+                if self.mask is None:
+                    full[start:stop] = y
+                else:
+                    full.index_copy_(0, self.where[start:stop], y)
+        return out
+
+    def heads(self, t: torch.Tensor, att: SelfAttention) -> torch.Tensor:
+        return t.view(self.B, -1, att.h, att.d).transpose(1, 2)
 
 
 class Encoder(nn.Module):
@@ -314,23 +331,31 @@ class BertPreTrainedModel(PreTrainedModel):
             mask = attention_mask.bool()[:, None, None, :]
         layers = b.encoder.layer
         skip = (first_only or skip_padding) and PACK_PADDED and not self.training and not torch.is_grad_enabled()
-        # [CLS] must be a real token to be computed packed (a left-padded batch takes the padded path)
-        if skip and (attention_mask is None or not first_only or bool(attention_mask[:, 0].all())):
+        # [CLS] must be a real token to be computed packed (a left-padded batch takes the padded path); a batch
+        # without any real token as well
+        if skip and mask is not None and first_only and not bool(attention_mask[:, 0].all()):
+            skip = False
+        if skip and (mask is None or bool(attention_mask.any())):
             B, T, C = x.shape
-            if attention_mask is None:
-                where = torch.arange(B * T, device=x.device)
+            flat = x.reshape(B * T, C)
+            del x  # the padded embeddings are not needed again
+            if mask is None:
+                where, packed = torch.arange(B * T, device=flat.device), flat
+                scratch = flat.new_empty(3, B * T, C)
             else:
                 where = attention_mask.reshape(-1).nonzero().squeeze(1)
-            if where.numel():
-                packed = x.reshape(B * T, C).index_select(0, _pack_index(where, x.device))
-                del x  # the padded embeddings are not needed again
-                for layer in layers[:-1] if first_only else layers:
-                    packed = layer.forward_packed(packed, where, (B, T), mask)
-                if first_only:
-                    lengths = attention_mask.sum(1) if attention_mask is not None else torch.full((B,), T)
-                    first = (lengths.cumsum(0) - lengths).to(packed.device)  # where each row's position 0 is packed
-                    return layers[-1].forward_first_packed(packed, where, first, (B, T), mask).unsqueeze(1)
-                return packed.new_zeros(B * T, C).index_copy_(0, where, packed[: where.numel()]).view(B, T, C)
+                packed = flat.index_select(0, where)
+                scratch = flat.new_zeros(3, B * T, C)
+            pk = Packing(where, B, T, mask, scratch)
+            for layer in layers[:-1] if first_only else layers:
+                packed = layer.forward_packed(packed, pk)
+            if first_only:
+                lengths = attention_mask.sum(1) if mask is not None else torch.full((B,), T)
+                first = (lengths.cumsum(0) - lengths).to(flat.device)  # where each row's position 0 is packed
+                return layers[-1].forward_first_packed(packed, pk, first).unsqueeze(1)
+            if mask is None:
+                return packed.view(B, T, C)
+            return packed.new_zeros(B * T, C).index_copy_(0, where, packed).view(B, T, C)
         last = len(layers) - 1
         for i, layer in enumerate(layers):
             x = self._checkpointed(layer, x, mask, first_only and i == last)
