@@ -489,6 +489,9 @@ class GenerationRun:
     async def sse(self) -> AsyncIterator[bytes]:
         n = self.params.n
         completion = 0
+        # completions' logprobs.text_offset counts from the start of the choice's text (echoed prompt included) as in
+        # a response that is not streamed, so offsets stay right when a chunk carries several tokens
+        offsets: dict[int, int] = {}
         try:
             if self.chat:
                 yield self._chunk(
@@ -503,16 +506,10 @@ class GenerationRun:
                     ]
                 )
             elif self.echo:
+                texts = [self.state.decode(self.prompts[k // n]) for k in range(len(self.prompts) * n)]
+                offsets = {k: len(t) for k, t in enumerate(texts)}
                 yield self._chunk(
-                    [
-                        {
-                            "index": k,
-                            "text": self.state.decode(self.prompts[k // n]),
-                            "logprobs": None,
-                            "finish_reason": None,
-                        }
-                        for k in range(len(self.prompts) * n)
-                    ]
+                    [{"index": k, "text": t, "logprobs": None, "finish_reason": None} for k, t in enumerate(texts)]
                 )
             pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
             async for i, event in self.events():
@@ -526,7 +523,10 @@ class GenerationRun:
                         lp = self._lp_chat(c.logprobs) if c.logprobs else None
                         entry = {"index": k, "delta": {"content": text} if text else {}, "logprobs": lp}
                     else:
-                        lp = self._lp_completion(c.logprobs, 0) if c.logprobs else None
+                        lp = None
+                        if c.logprobs:
+                            lp = self._lp_completion(c.logprobs, offsets.get(k, 0))
+                            offsets[k] = lp["text_offset"][-1] + len(lp["tokens"][-1])
                         entry = {"index": k, "text": text, "logprobs": lp}
                     entry["finish_reason"] = reason
                     pending[k] = _merge(pending[k], entry) if k in pending else entry
