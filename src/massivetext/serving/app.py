@@ -492,6 +492,9 @@ class GenerationRun:
         # completions' logprobs.text_offset counts from the start of the choice's text (echoed prompt included) as in
         # a response that is not streamed, so offsets stay right when a chunk carries several tokens
         offsets: dict[int, int] = {}
+        left = len(self.prompts)
+        tail = b""  # the last tokens, the usage and [DONE] leave in one write
+        pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
         try:
             if self.chat:
                 yield self._chunk(
@@ -511,7 +514,6 @@ class GenerationRun:
                 yield self._chunk(
                     [{"index": k, "text": t, "logprobs": None, "finish_reason": None} for k, t in enumerate(texts)]
                 )
-            pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
             async for i, event in self.events():
                 for c in event.choices:
                     k = self._choice_index(i, c.index)
@@ -532,16 +534,19 @@ class GenerationRun:
                     pending[k] = _merge(pending[k], entry) if k in pending else entry
                 if event.finished:
                     completion += event.completion_tokens
+                    left -= 1
                 # a client (or this loop) that falls behind gets the tokens made meanwhile in one chunk
-                if pending and self.queue.empty():
+                if pending and left and self.queue.empty():
                     yield self._chunk([pending[k] for k in sorted(pending)])
                     pending = {}
             if pending:
-                yield self._chunk([pending[k] for k in sorted(pending)])
+                tail = self._chunk([pending[k] for k in sorted(pending)])
             if self.include_usage:
-                yield self._chunk([], self._usage(completion))
+                tail += self._chunk([], self._usage(completion))
         except APIError as e:  # the stream has begun: the error goes in the stream, as OpenAI does
             from massivetext.serving.openai_errors import error_body
 
-            yield b"data: " + orjson.dumps(error_body(e.status, e.message, e.param, e.code)) + b"\n\n"
-        yield b"data: [DONE]\n\n"
+            if pending:  # what was made before the error still reaches the client
+                tail = self._chunk([pending[k] for k in sorted(pending)])
+            tail += b"data: " + orjson.dumps(error_body(e.status, e.message, e.param, e.code)) + b"\n\n"
+        yield tail + b"data: [DONE]\n\n"
