@@ -189,9 +189,9 @@ class BatchedGPT:
         masked: bool,
         before_head: Callable[[], None] | None = None,
     ) -> torch.Tensor:
-        """``decode`` for a caller whose thread already runs with autograd off (the engine's worker): no context
-        of its own, and ``positions`` may be Python ints, made a tensor only where a row needs it (B > 1). At one
-        row of the 2x128 benchmark model the context and the tensor were each ~3% of the step."""
+        """``decode`` for a caller already in inference mode (the engine's loop): no context of its own, and
+        ``positions`` may be Python ints, made a tensor only where a row needs it (B > 1). At one row of the 2x128
+        benchmark model the context and the tensor were each ~3% of the step."""
         t = self.model.transformer
         B = tokens.shape[0]
         if self.lean is not None and B == 1:  # a lone request: at position kv_len - 1, nothing to mask

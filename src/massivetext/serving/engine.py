@@ -326,12 +326,15 @@ class Engine:
                     self._reap_cancelled()
                 if jobs:
                     self._run_jobs(jobs)
-                if self.waiting:
-                    self._admit()
-                    if not self.defer_delivery:  # first tokens leave now, not after the next decode step
-                        self._deliver(step_end=True)
-                if self.running:
-                    self._decode()
+                # as ``generate`` does, no autograd bookkeeping at all (grad mode off still dispatched every op
+                # through autograd: inference mode made a 1-row step of the 2x128 benchmark model ~8% faster)
+                with torch.inference_mode():
+                    if self.waiting:
+                        self._admit()
+                        if not self.defer_delivery:  # first tokens leave now, not after the next decode step
+                            self._deliver(step_end=True)
+                    if self.running:
+                        self._decode()
             except Exception as e:  # a fault in the engine itself: fail what runs, keep serving
                 log.exception("engine step failed")
                 self._fail_running(e)
@@ -480,7 +483,7 @@ class Engine:
         pos = self.positions[:hi]
         kv_len = max(pos) + 1
         before_head = self._deliver if self.defer_delivery else None
-        # (the runner's step without a context of its own: this thread runs with autograd off)
+        # (the runner's step without a context of its own: the loop runs it in inference mode)
         logits = self.runner.step(self.tokens[:hi], pos, kv_len, min(pos) < kv_len - 1, before_head)
         seqs = [s for s in self.slots[:hi] if s is not None]
         if len(seqs) != hi:
