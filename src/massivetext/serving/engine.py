@@ -9,7 +9,8 @@ Each loop of the worker:
      their first token is sampled from the prefill, so it arrives before the running requests finish;
   4. runs one decode step for every running sequence, each at its own position and with its own sampling
      parameters and stop rules, and sends each request its deltas. Finished sequences leave at once and their
-     slots take new requests at the next loop.
+     slots take new requests at the next loop. A lone greedy request runs several steps per loop instead
+     (``_decode_lone``, up to ``stream_interval_ms``), as vLLM's multi-step scheduling does.
 
 Events reach their sinks one step late, right before the next step's LM head (or a prefill): the consumer (the
 server's event loop) then runs while this thread computes without the GIL (see ``_deliver``). ``mt.serve`` runs

@@ -5,8 +5,9 @@ writing the socket) ran whenever the engine thread released the GIL for a kernel
 the GIL back between its small ops (profiled: at one client the served tokens/s stayed at 0.70-0.86 of bare
 ``generate``). Here the server process keeps the engine's API (``submit`` / ``cancel`` / ``submit_job`` /
 ``queue_depth`` / ``running`` / ``shutdown``) and a child process runs the ``Engine`` itself. Requests, cancels and
-jobs go to the child over one pipe; the child sends each step's events, with its queue depth, running count and
-metrics, back as one message, which a reader thread of the server hands to the requests' sinks.
+jobs go to the child over one pipe; the child sends the events made since its last message, merged per request,
+with its queue depth, running count and metrics, back as one message at most every ``stream_interval_ms`` (a
+request's first token and its end at once), which a reader thread of the server hands to the requests' sinks.
 
 The server process checks requests (400s) and counts held requests (429s) itself, so its answers do not wait for
 the child. Jobs travel by kind (``serving.jobs.JobRunner``). A child that dies fails every held request with an
