@@ -197,7 +197,8 @@ class EngineConfig:
     max_model_len: int | None = None  # positions per slot (default: the model's context)
     max_prefill_tokens: int = 2048  # prompt tokens prefilled per loop, so running requests keep decoding
     # the engine process (``serving.engine_process``) sends a running request's tokens at most every this many
-    # milliseconds, several steps' tokens as one event (its first token and its end leave at once); 0: every step
+    # milliseconds, several steps' tokens as one event (its first token and its end leave at once), and a lone
+    # greedy request runs up to this long per scheduler pass (``_decode_lone``); 0: one step and event at a time
     stream_interval_ms: float = 5.0
 
 
