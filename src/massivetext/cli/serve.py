@@ -1,7 +1,7 @@
 """``massivetext serve``: an OpenAI-compatible HTTP server for a model directory (see ``massivetext.serving``).
 
     massivetext serve --model DIR [--task TASK] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                      [--max-batch-size 32] [--max-queue 256] [--max-model-len N] [--stream-interval-ms 5]
+                      [--max-batch-size 32] [--max-queue 256] [--max-model-len N] [--stream-interval-ms 25]
                       [--dtype D] [--device D]
                       [--redact-pii]
 
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--stream-interval-ms",
         type=float,
-        default=5.0,
+        default=25.0,
         help="send a stream's tokens at most this often, several per chunk (first token and end at once; 0: each "
         "token as made)",
     )

@@ -27,7 +27,7 @@ def serve(
     max_queue: int = 256,
     max_model_len: int | None = None,
     max_prefill_tokens: int = 2048,
-    stream_interval_ms: float = 5.0,
+    stream_interval_ms: float = 25.0,
     dtype: str | None = None,
     device: str | None = None,
     redact_pii: bool = False,
