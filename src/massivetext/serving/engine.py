@@ -370,11 +370,12 @@ class Engine:
         self._outbox.append((handle, event))
 
     def _deliver(self, step_end: bool = False) -> None:
-        """Hand the events made so far to their sinks (``step_end``: called at the end of a loop, where an engine
-        that coalesces events may hold them; see ``serving.engine_process``). The model calls do this right before their longest kernel
+        """Hand the events made so far to their sinks. The model calls do this right before their longest kernel
         (the LM head of the next decode step, or a prefill), so the consumer (the event loop, on another core)
         runs while this thread computes without the GIL, instead of taking the GIL while this thread waits for it
-        between small ops: a step's tokens leave one step later, and every step gets shorter."""
+        between small ops: a step's tokens leave one step later, and every step gets shorter. ``step_end``: the
+        call at the end of a loop, where an engine that coalesces events may hold them (``serving.engine_process``).
+        """
         outbox, self._outbox = self._outbox, []
         for handle, event in outbox:
             try:

@@ -312,11 +312,11 @@ class _ChildEngine(Engine):
     """The engine in the child: sinks collect events, which leave in one message per flush.
 
     Events are coalesced as vLLM's ``AsyncLLM`` does for a consumer that is behind: a request's events made while
-    a flush is pending merge into one (``merge_output``), sent at most every ``stream_interval_ms``. Each
-    message wakes the server process and then the client, and at one client the three processes share two
-    cores: a message per decode step (~0.4 ms on the 2x128 benchmark model) cost the server and client as much
-    CPU as the step itself. A request's first token and its end (and any error) leave at once, so time to first
-    token and latency do not change; the engine idling, a prefill and a job flush too."""
+    a flush is pending merge into one (``merge_output``), sent at most every ``stream_interval_ms``. Each message
+    wakes the server process and then the client, and at one client the three processes share two cores: a
+    message per decode step (~0.4 ms on the 2x128 benchmark model) cost the server and client together three
+    quarters of the step's own CPU time. A request's first token and its end (and any error) leave at once, so
+    time to first token and latency do not change; the engine idling, a prefill and a job flush too."""
 
     defer_delivery = False  # the sinks only collect: hand over at the end of each step, without delay
 
