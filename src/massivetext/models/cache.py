@@ -69,7 +69,7 @@ class BeamKVCache:
         slot = self.buf[start:end, layer]  # (t, rows, 2, heads, head_dim)
         rows, n = slot.shape[1], k.size(0)
         if n != rows:
-            t, g = end - start, rows // n
+            g = rows // n
             slot = slot.unflatten(1, (n, g))  # (t, n, g, 2, heads, head_dim)
             slot[:, :, :, 0] = k.permute(2, 0, 1, 3)[:, :, None]
             slot[:, :, :, 1] = v.permute(2, 0, 1, 3)[:, :, None]
@@ -133,8 +133,11 @@ class BeamKVCache:
                 movers = (used & (torch.arange(nblk, device=device) >= B)).nonzero().squeeze(1)
                 blocks[holes] = movers
                 within = torch.arange(K, device=device)
-                block.index_copy_(2, (holes[:, None] * K + within).view(-1), block.index_select(
-                    2, (movers[:, None] * K + within).view(-1)))
+                block.index_copy_(
+                    2,
+                    (holes[:, None] * K + within).view(-1),
+                    block.index_select(2, (movers[:, None] * K + within).view(-1)),
+                )
                 where = torch.arange(nblk, device=device)
                 where[movers] = holes
                 phys = where[phys // K] * K + phys % K
