@@ -40,6 +40,10 @@ class LogitsProcessor:
         self.bad = bad_token_ids or None
         self.min_len, self.eos, self.forced_eos, self.max_len = min_len, eos, forced_eos, max_len
 
+    def forces(self, cur: int) -> bool:
+        """True when the step that makes token ``cur`` is forced to EOS whatever the logits (the last one)."""
+        return self.forced_eos is not None and cur == self.max_len - 1
+
     @property
     def active(self) -> bool:
         return bool(self.rep or self.ngram or self.bad or (self.min_len and self.eos) or self.forced_eos is not None)
@@ -358,22 +362,36 @@ class GenerationMixin:
         out_seqs, out_beam_indices = finished_seqs.clone(), finished_beam_indices.clone()
         alive = torch.arange(B, device=device)
         drop_rows = getattr(self, "_gen_drops_rows", False) and run.callback is None  # callbacks expect R rows
-        logits = self._gen_step(run.prompt, state, 0, pos, None if key_mask is None else key_mask[:, :P])
+        # the K beams of an input start equal: a model that can computes the first step once per input
+        once = K > 1 and getattr(self, "_gen_first_step_once", False)
+        first, first_mask = (run.prompt[::K] if once else run.prompt), None
+        if key_mask is not None:
+            first_mask = key_mask[::K, :P] if once else key_mask[:, :P]
+        logits = self._gen_step(first, state, 0, None if pos is None else pos[:: K if once else 1], first_mask)
+        if once:
+            logits = logits.repeat_interleave(K, 0)
         if pos is not None:
             pos = pos[:, -1:] + 1
         cur = P
+        V = logits.shape[-1]
         while True:
-            log_probs = F.log_softmax(logits.float(), dim=-1)  # (R, V)
+            if logits is None:  # a step forced to EOS (the last): the processor below sets every score
+                log_probs = running_scores.new_zeros(R, V)
+            else:
+                log_probs = F.log_softmax(logits.float(), dim=-1)  # (R, V)
             if run.processor.active:
                 real = None if key_mask is None else key_mask[:, :cur].bool()
                 log_probs = run.processor(running_seqs.view(R, L)[:, :cur], log_probs, real)
-            V = log_probs.shape[-1]
-            totals = (log_probs.view(B, K, V) + running_scores[:, :, None]).view(B, K * V)
-            cand_scores, cand_flat = torch.topk(totals, k=C)  # (B, C)
-            cand_beam = cand_flat // V  # (B, C) which running beam each candidate extends
+            # transformers takes the top C of all K * V (log-prob + beam score) continuations of an input. Adding a
+            # beam's score keeps the order of its row, so each row's top C hold them: the top C of those K * C
+            top_lp, top_tok = torch.topk(log_probs, k=min(C, V))  # (R, c)
+            c = top_lp.shape[-1]
+            totals = (top_lp.view(B, K, c) + running_scores[:, :, None]).view(B, K * c)
+            cand_scores, pick = torch.topk(totals, k=C)  # (B, C)
+            cand_beam = pick // c  # (B, C) which running beam each candidate extends
             cand_beam_indices = torch.take_along_dim(running_beam_indices, cand_beam[..., None], dim=1)
             cand_seqs = torch.take_along_dim(running_seqs, cand_beam[..., None], dim=1)  # (B, C, L)
-            cand_seqs[:, :, cur] = cand_flat % V
+            cand_seqs[:, :, cur] = top_tok.view(B, K * c).gather(1, pick)
             cand_beam_indices[:, :, cur - P] = (cand_beam + row_offset).to(torch.int32)
             if cur + 1 >= L:
                 cand_ends = torch.ones(B, C, dtype=torch.bool, device=device)  # the last step ends everything
@@ -444,7 +462,8 @@ class GenerationMixin:
             if run.callback is not None:
                 run.callback(tokens[:, 0])
             key = None if key_mask is None else key_mask[:, :cur]
-            logits = self._gen_step(tokens, state, cur - 1, pos, key)
+            # the last step's scores are forced to EOS whatever the model says: the model step is skipped
+            logits = None if run.processor.forces(cur) else self._gen_step(tokens, state, cur - 1, pos, key)
             if pos is not None:
                 pos = pos + 1
         out_seqs[alive], out_beam_indices[alive] = finished_seqs, finished_beam_indices

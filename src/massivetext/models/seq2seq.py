@@ -110,3 +110,6 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
 
     # beam search may pass _gen_reorder a shorter index: inputs whose beams are done leave the batch
     _gen_drops_rows = True
+    # beam search's first step may hold one row per input (its beams are equal then): BeamKVCache writes each row
+    # to all of its input's rows, and cross-attention reads the input's keys as it would for one beam
+    _gen_first_step_once = True
