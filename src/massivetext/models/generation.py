@@ -88,6 +88,34 @@ def ban_repeated_ngrams(
     return scores
 
 
+def row_topk(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(x, k)`` over the last dim of a (rows, V) CPU tensor with a large V and a small k (beam search's
+    2 * num_beams of a vocabulary), in well under half the time: torch.topk first copies every element into a
+    (value, index) list. Here a row's first 64 * (V // 64) columns form chunks of 8 (chunk j: columns j + i * n1)
+    and groups of 8 chunks; a vectorized ``amax`` gives each chunk's and each group's best value. The k best
+    elements of a row lie in the k groups with the best maxima, and there in the k chunks with the best maxima, so
+    torch.topk runs only on the group maxima, on 8k chunk maxima and on the 8k columns of the k best chunks (plus
+    the V % 64 columns left over). Same values and indices as torch.topk, up to the order of exactly equal values.
+    """
+    R, V = x.shape
+    n1 = V // 64 * 8  # level-one chunks: chunk j holds columns j + i * n1, i < 8
+    n2 = n1 // 8  # level-two groups: group g holds chunks g + i * n2, i < 8
+    if x.device.type != "cpu" or n2 < 4 * k or not x.is_contiguous():
+        return torch.topk(x, k)
+    main = x[:, : 8 * n1]
+    m1 = main.view(R, 8, n1).amax(1)  # (R, n1)
+    m2 = m1.view(R, 8, n2).amax(1)  # (R, n2)
+    eight = torch.arange(8, device=x.device)
+    groups = (torch.topk(m2, k)[1][:, :, None] + eight * n2).view(R, 8 * k)  # the chunks of the k best groups
+    chunks = groups.gather(1, torch.topk(m1.gather(1, groups), k)[1])  # (R, k) the k best chunks
+    cols = (chunks[:, :, None] + eight * n1).view(R, 8 * k)
+    if V > 8 * n1:
+        tail = torch.arange(8 * n1, V, device=x.device)
+        cols = torch.cat([cols, tail.expand(R, -1)], 1)
+    values, at = torch.topk(x.gather(1, cols), k)
+    return values, cols.gather(1, at)
+
+
 def _warp(scores: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
     """HF's sampling warpers: temperature, then top-k, then top-p (nucleus, at least one token kept)."""
     if temperature and temperature != 1.0:
@@ -384,7 +412,7 @@ class GenerationMixin:
                 log_probs = run.processor(running_seqs.view(R, L)[:, :cur], log_probs, real)
             # transformers takes the top C of all K * V (log-prob + beam score) continuations of an input. Adding a
             # beam's score keeps the order of its row, so each row's top C hold them: the top C of those K * C
-            top_lp, top_tok = torch.topk(log_probs, k=min(C, V))  # (R, c)
+            top_lp, top_tok = row_topk(log_probs, min(C, V))  # (R, c)
             c = top_lp.shape[-1]
             totals = (top_lp.view(B, K, c) + running_scores[:, :, None]).view(B, K * c)
             cand_scores, pick = torch.topk(totals, k=C)  # (B, C)
