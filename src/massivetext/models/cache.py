@@ -24,9 +24,16 @@ class StaticKVCache:
         self.v_layers = list(self.v.unbind(0))
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write k, v (batch, heads, t, head_dim) at [start, start+t) and return the filled prefix."""
+        """Write k, v (batch, heads, t, head_dim) at [start, start+t) and return the filled prefix. k and v may
+        hold one row per group of ``batch // k.size(0)`` rows (beam search's first step, computed once per input
+        while its beams are equal): each row is then written to its whole group, and one row per group returned."""
         end = start + k.size(2)
         kc, vc = self.k_layers[layer], self.v_layers[layer]
+        if k.size(0) != kc.size(0):
+            g = kc.size(0) // k.size(0)
+            kc.unflatten(0, (-1, g))[:, :, :, start:end] = k[:, None]
+            vc.unflatten(0, (-1, g))[:, :, :, start:end] = v[:, None]
+            return kc[::g, :, :end], vc[::g, :, :end]
         kc[:, :, start:end] = k
         vc[:, :, start:end] = v
         return kc[:, :, :end], vc[:, :, :end]
