@@ -43,6 +43,9 @@ class StaticKVCache:
         self._set(self.kv.index_select(1, index))
 
 
+SHARED_PREFIX = True  # a switch for A/B runs
+
+
 class BeamKVCache:
     """A decoder self-attention cache for beam search, time-major: ``buf`` is (max_len, layers, rows, 2, heads,
     head_dim), so the filled prefix ``buf[:filled]`` is one block that grows by appending.
@@ -96,12 +99,13 @@ class BeamKVCache:
         """Rows in physical order -> beam order."""
         return x if self.perm is None else x.index_select(0, self.perm)
 
-    def reorder(self, index: torch.Tensor, group: int = 1) -> torch.Tensor | None:
+    def reorder(self, index: torch.Tensor, group: int = 1, tokens: torch.Tensor | None = None) -> torch.Tensor | None:
         """Beam row i continues beam row index[i]; rows come in blocks of ``group`` (an input's beams: an index
         points inside its own block). An input's rows always fill one physical block of ``group`` rows, so
         per-input state (cross-attention keys) can be kept in physical block order. A shorter index drops inputs;
         it returns then, for each physical block that remains, the physical block it came from (the per-input
-        state must be taken in that order), else None."""
+        state must be taken in that order), else None. ``tokens`` (old beam rows, >= filled): the ids each old beam
+        has fed in, position by position; with them a copied row moves only what follows the common prefix."""
         n, rows, K = self.filled, self.buf.shape[2], group
         B = index.numel() // K
         device = index.device
@@ -125,7 +129,17 @@ class BeamKVCache:
         copy = ~first.view(-1)
         if bool(copy.any()):
             src, dst = parents[copy], phys[copy]  # sources are first children's rows: never overwritten here
-            block.index_copy_(2, dst, block.index_select(2, src))
+            if tokens is None or not SHARED_PREFIX:
+                block.index_copy_(2, dst, block.index_select(2, src))
+            else:
+                # a second child goes to the row of a beam that has no child, of the same input. The two beams'
+                # keys/values agree over their common token prefix: all of it came, as copies never rewritten,
+                # from the one ancestor beam that held that prefix. Only the positions after it are copied.
+                dead = dst if self.inverse is None else self.inverse[dst]  # the old beam whose row is reused
+                same = (tokens[index[copy], :n] == tokens[dead, :n]).cumprod(1).sum(1)
+                for s, d, a in zip(src.tolist(), dst.tolist(), same.tolist()):
+                    if a < n:
+                        block[a:, :, d].copy_(block[a:, :, s])
         blocks = None
         if B * K != rows:
             # inputs dropped: each survivor's rows lie in one physical block of K; blocks at or above the new block

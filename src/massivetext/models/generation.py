@@ -392,6 +392,7 @@ class GenerationMixin:
         drop_rows = getattr(self, "_gen_drops_rows", False) and run.callback is None  # callbacks expect R rows
         # the K beams of an input start equal: a model that can computes the first step once per input
         once = K > 1 and getattr(self, "_gen_first_step_once", False)
+        takes_tokens = getattr(self, "_gen_reorder_takes_tokens", False)
         first, first_mask = (run.prompt[::K] if once else run.prompt), None
         if key_mask is not None:
             first_mask = key_mask[::K, :P] if once else key_mask[:, :P]
@@ -418,6 +419,7 @@ class GenerationMixin:
             cand_scores, pick = torch.topk(totals, k=C)  # (B, C)
             cand_beam = pick // c  # (B, C) which running beam each candidate extends
             cand_beam_indices = torch.take_along_dim(running_beam_indices, cand_beam[..., None], dim=1)
+            prev_seqs = running_seqs
             cand_seqs = torch.take_along_dim(running_seqs, cand_beam[..., None], dim=1)  # (B, C, L)
             cand_seqs[:, :, cur] = top_tok.view(B, K * c).gather(1, pick)
             cand_beam_indices[:, :, cur - P] = (cand_beam + row_offset).to(torch.int32)
@@ -485,7 +487,10 @@ class GenerationMixin:
                 parents = parents[stay]
                 B, R = stay.numel(), stay.numel() * K
                 row_offset = torch.arange(B, device=device).view(-1, 1) * K
-            self._gen_reorder(state, parents.reshape(-1).long())
+            if takes_tokens:  # the old beams' ids: what each row of the cache was computed from
+                self._gen_reorder(state, parents.reshape(-1).long(), tokens=prev_seqs.view(-1, L))
+            else:
+                self._gen_reorder(state, parents.reshape(-1).long())
             tokens = running_seqs[:, :, cur - 1].reshape(R, 1)
             if run.callback is not None:
                 run.callback(tokens[:, 0])

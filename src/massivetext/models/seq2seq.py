@@ -96,13 +96,13 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
             cross = cross.masked_fill_(attention_mask == 0, -float("inf"))[:, None, None, :]
         return {"cross_kv": self.cross_attention_kv(enc), "cross_mask": cross, "rows": enc.shape[0] * expand}
 
-    def _gen_reorder(self, state, index: torch.Tensor) -> None:
+    def _gen_reorder(self, state, index: torch.Tensor, tokens: torch.Tensor | None = None) -> None:
         """Beams of one input share encoder keys/values, so they need no reorder, only a cut when beam search
         drops finished inputs (a shorter index: each remaining input's rows point into that input's old rows).
         The keys/values are kept in the cache's physical block order (see BeamKVCache.reorder)."""
         cache = state["cache"]
         per_input = cache.buf.shape[2] // state["cross_kv"][0][0].shape[0]
-        blocks = cache.reorder(index, per_input)
+        blocks = cache.reorder(index, per_input, tokens)
         if blocks is not None:
             state["cross_kv"] = [(k.index_select(0, blocks), v.index_select(0, blocks)) for k, v in state["cross_kv"]]
             if state["cross_mask"] is not None:
@@ -113,3 +113,5 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
     # beam search's first step may hold one row per input (its beams are equal then): BeamKVCache writes each row
     # to all of its input's rows, and cross-attention reads the input's keys as it would for one beam
     _gen_first_step_once = True
+    # _gen_reorder takes the old beams' token ids (BeamKVCache copies only what follows a shared prefix)
+    _gen_reorder_takes_tokens = True
