@@ -103,3 +103,36 @@ def test_reorder_with_token_prefixes_matches_moving_every_row():
         seqs = new
         ref = ref[index]
     assert 0 < written < whole / 2, (written, whole)  # shared prefixes were skipped
+
+
+def test_buffer_is_reused_after_its_cache_is_collected():
+    """A finished cache hands its buffer to the next one (memory already mapped), also to a smaller one; the spare
+    can be released."""
+    import gc
+
+    from massivetext.models import cache as cache_module
+
+    cache_module.release_spare_buffers()
+    first = BeamKVCache(2, 8, 2, 5, 3, torch.float32, "cpu")
+    ptr = first.buf.data_ptr()
+    second = BeamKVCache(2, 8, 2, 5, 3, torch.float32, "cpu")  # while the first lives: its own memory
+    assert second.buf.data_ptr() != ptr
+    del first
+    gc.collect()
+    third = BeamKVCache(2, 4, 2, 5, 3, torch.float32, "cpu")
+    assert third.buf.data_ptr() == ptr and third.buf.shape == (5, 2, 4, 2, 2, 3)
+    del second, third
+    gc.collect()
+    assert cache_module._SPARE
+    with torch.inference_mode():  # an inference tensor could not be written outside: not handed out there
+        inner = BeamKVCache(2, 4, 2, 5, 3, torch.float32, "cpu")
+        assert inner.buf.data_ptr() != ptr
+    del inner
+    gc.collect()
+    outside = BeamKVCache(2, 4, 2, 5, 3, torch.float32, "cpu")
+    assert not outside.buf.is_inference()
+    outside.buf.zero_()
+    del outside
+    gc.collect()
+    cache_module.release_spare_buffers()
+    assert not cache_module._SPARE
