@@ -5,7 +5,11 @@ and streaming through a per-token callback, a streamer (``models/streamers.py``)
 A model provides three hooks: ``_gen_start(input_ids, attention_mask, max_len, expand)`` (allocate the cache; an
 encoder-decoder also encodes and repeats its states ``expand`` times), ``_gen_step(tokens, state, start,
 position_ids, key_mask)`` (logits for the last new token) and ``_gen_reorder(state, index)`` (beam search).
-Beam search follows transformers' vectorized algorithm step for step, so both give the same beams.
+Beam search follows transformers' vectorized algorithm step for step, so both give the same beams. A model may
+declare what its hooks can do, for speed: ``_gen_drops_rows`` (``_gen_reorder`` takes a shorter index: inputs that
+are done leave the batch), ``_gen_first_step_once`` (``_gen_step`` takes one row per input at the first step, when
+an input's beams are still equal) and ``_gen_reorder_takes_tokens`` (``_gen_reorder`` also gets the old beams' ids).
+The step whose scores are forced to EOS (the last one) runs no model step.
 ``generate`` resolves the options once into a ``DecodeRun`` (plus ``Sampling`` or ``BeamSettings``) for the loops.
 ``positions_from_mask`` is the one helper for position ids under left padding.
 """
