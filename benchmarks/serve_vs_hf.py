@@ -253,6 +253,12 @@ def main() -> None:
     ap.add_argument("--only", choices=["massivetext", "transformers"], default=None)
     # 4x256 is the quickstart's size when issue 14 was written; the quickstart now trains 2x128 (issue 18)
     ap.add_argument("--model-shape", default="4x256", help="LAYERSxWIDTH of the served GPT-2 (4 heads)")
+    ap.add_argument(
+        "--stream-interval-ms",
+        type=float,
+        default=None,
+        help="MassiveText's --stream-interval-ms (default: the server's; 0 sends one chunk per token)",
+    )
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
 
@@ -287,6 +293,7 @@ def main() -> None:
             str(max(most * args.requests, 64)),
             "--log-level",
             "warning",
+            *([] if args.stream_interval_ms is None else ["--stream-interval-ms", str(args.stream_interval_ms)]),
         ],
         "transformers": lambda port: [
             "transformers",

@@ -56,8 +56,25 @@ def test_impossible_sizes(tmp_path, flag):
     assert r.returncode == 2 and "at least 1" in r.stderr
 
 
+def test_a_negative_stream_interval(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+    from _serving_tiny import make_tiny_gpt2
+
+    d = make_tiny_gpt2(tmp_path / "m", n_positions=32)
+    r = run("--model", str(d), "--stream-interval-ms", "-1", "--port", "1")
+    assert r.returncode == 2 and "--stream-interval-ms" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
 def test_help_lists_the_options():
     r = run("--help")
     assert r.returncode == 0
-    for flag in ("--api-key", "--max-batch-size", "--max-queue", "--max-model-len", "--dtype", "--redact-pii"):
+    for flag in (
+        "--api-key",
+        "--max-batch-size",
+        "--max-queue",
+        "--max-model-len",
+        "--dtype",
+        "--redact-pii",
+        "--stream-interval-ms",
+    ):
         assert flag in r.stdout

@@ -252,3 +252,38 @@ def test_sampling_warpers_match_transformers(temperature, top_k, top_p):
         ref.append(TopPLogitsWarper(top_p))
     want = ref(torch.zeros(4, 1, dtype=torch.long), scores.clone())
     assert torch.equal(_warp(scores.clone(), temperature, top_k, top_p), want)
+
+
+@pytest.mark.parametrize("padded", [True, False], ids=["left-padded", "unpadded"])
+@pytest.mark.parametrize("early_stopping,eos_push,seed", [(True, 0.3, 2), (False, 0.5, 3)])
+def test_beam_search_drops_finished_inputs(early_stopping, eos_push, seed, padded, tmp_path):
+    """Inputs whose beams are done leave the batch (their rows stop costing model time) and the prompt runs once
+    per input (its beams are equal): transformers' beams all the same. The EOS logit is raised (planted) so that
+    some inputs finish well before the others."""
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(
+        n_embd=48, n_head=3, n_layer=2, vocab_size=101, n_positions=64, bos_token_id=1, eos_token_id=2,
+        activation_function="gelu_new",
+    )  # fmt: skip
+    hf = transformers.GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():
+        w = hf.transformer.wte.weight[2]
+        hf.transformer.ln_f.bias += eos_push * w / w.norm() ** 2
+    hf.save_pretrained(tmp_path)
+    model = GPTForCausalLM.from_pretrained(tmp_path)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(3, 101, (5, 9), generator=g)
+    mask = torch.ones_like(x)
+    if padded:
+        for i in range(5):
+            mask[i, :i] = 0
+    gen = {"max_new_tokens": 16, "eos_token_id": 2, "pad_token_id": 0, "num_beams": 3, "num_return_sequences": 2}
+    gen["early_stopping"] = early_stopping
+    ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
+    rows = []
+    step = model._gen_step
+    model._gen_step = lambda tokens, *a, **k: rows.append(tokens.shape[0]) or step(tokens, *a, **k)
+    ours = model.generate(x, attention_mask=mask if padded else None, **gen)
+    assert torch.equal(ours, ref), (ours, ref)
+    assert rows[0] == 5 and rows[1] == 15, rows  # the prompt once per input, then every beam
+    assert min(rows[1:]) < 15 and rows[1:] == sorted(rows[1:], reverse=True), rows  # rows only ever leave

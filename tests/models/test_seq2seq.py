@@ -178,9 +178,9 @@ def test_beam_search_drops_finished_inputs(case, early_stopping, tmp_path):
     model._gen_step = lambda tokens, *a, **k: rows.append(tokens.shape[0]) or step(tokens, *a, **k)
     ours = model.generate(x, attention_mask=mask, **gen)
     assert torch.equal(ours, ref), (ours, ref)
-    assert rows[0] == 6 * 3, rows
+    assert rows[0] == 6 and rows[1] == 6 * 3, rows  # the first step once per input (its beams are equal then)
     if case == "t5-v1.0" and early_stopping:  # (planted by the seed) two inputs finish first and leave the batch
-        assert min(rows) == 4 * 3, rows
+        assert min(rows[1:]) == 4 * 3, rows
 
 
 @pytest.mark.parametrize("case", ["t5-v1.1-tied", "marian"])
@@ -195,3 +195,44 @@ def test_no_repeat_ngram_size_matches_transformers(case, kwargs, n, tmp_path):
     if n == 1:  # the ban is exercised: without it a token repeats in some row
         plain = model.generate(x, attention_mask=mask, max_new_tokens=16, **kwargs)
         assert not torch.equal(plain, ref)
+
+
+def test_beam_search_fast_paths_match_transformers(tmp_path):
+    """Marian with a vocabulary large enough for row_topk's fast path, 4 beams, every input running to the length
+    cap, where the last step is forced to EOS: transformers' beams, with the first step computed once per input
+    and no model step for the forced last token."""
+    torch.manual_seed(0)
+    hf = transformers.MarianMTModel(
+        transformers.MarianConfig(
+            d_model=32,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_layers=1,
+            decoder_layers=2,
+            encoder_ffn_dim=48,
+            decoder_ffn_dim=48,
+            vocab_size=3001,  # 46 chunks of 64 and a remainder
+            pad_token_id=3000,
+            decoder_start_token_id=3000,
+            eos_token_id=0,
+            forced_eos_token_id=0,
+            max_position_embeddings=64,
+            scale_embedding=True,
+            activation_function="swish",
+        )
+    ).eval()
+    with torch.no_grad():
+        hf.final_logits_bias.normal_(0, 1.0)  # Marian's output bias, added inside the output product
+        hf.final_logits_bias[0, 0] = -20.0  # EOS never wins: every input runs to the cap
+    hf.save_pretrained(tmp_path / "hf")
+    model = mt.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf")
+    x, mask = _batch(3000, n=5)
+    gen = {"max_new_tokens": 9, "num_beams": 4, "num_return_sequences": 2}
+    ref = hf.generate(x, attention_mask=mask, do_sample=False, **gen)
+    assert ref.shape[1] == 10 and bool((ref[:, -1] == 0).all())  # the cap, then the forced EOS
+    rows = []
+    step = model._gen_step
+    model._gen_step = lambda tokens, *a, **k: rows.append(tokens.shape[0]) or step(tokens, *a, **k)
+    ours = model.generate(x, attention_mask=mask, **gen)
+    assert torch.equal(ours, ref), (ours, ref)
+    assert rows == [5] + [20] * 7, rows  # once per input first; 8 model steps for 9 tokens

@@ -1,7 +1,8 @@
 """``massivetext serve``: an OpenAI-compatible HTTP server for a model directory (see ``massivetext.serving``).
 
     massivetext serve --model DIR [--task TASK] [--host 127.0.0.1] [--port 8000] [--api-key KEY]
-                      [--max-batch-size 32] [--max-queue 256] [--max-model-len N] [--dtype D] [--device D]
+                      [--max-batch-size 32] [--max-queue 256] [--max-model-len N] [--stream-interval-ms 25]
+                      [--dtype D] [--device D]
                       [--redact-pii]
 
 The key may come from the MASSIVETEXT_API_KEY environment variable instead of the command line (where other
@@ -24,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=256, help="requests held at once; more get 429")
     p.add_argument("--max-model-len", type=int, default=None, help="positions per request (default: the model's)")
     p.add_argument("--max-prefill-tokens", type=int, default=2048, help="prompt tokens prefilled per engine step")
+    p.add_argument(
+        "--stream-interval-ms",
+        type=float,
+        default=25.0,
+        help="send a stream's tokens at most this often, several per chunk (first token and end at once; 0: each "
+        "token as made)",
+    )
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--redact-pii", action="store_true", help="redact PII (e-mails, phones, keys...) in generated text")

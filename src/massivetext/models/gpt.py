@@ -314,7 +314,8 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
 
     def _gen_step(self, tokens, state, start: int, position_ids, key_mask) -> torch.Tensor:
         """Logits (B, V) for the last of ``tokens`` (B, t) placed at [start, start+t); key_mask covers [0, start+t)."""
-        if tokens.shape[1] == 1 and key_mask is None and state.get("lean") is not None:
+        lean = state.get("lean") is not None and tokens.shape[0] == state["cache"].kv.shape[1]
+        if tokens.shape[1] == 1 and key_mask is None and lean:
             return self._lean_step(tokens, state, start, position_ids)
         mask = None
         if key_mask is not None:
@@ -324,6 +325,12 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
 
     def _gen_reorder(self, state, index: torch.Tensor) -> None:
         state["cache"].reorder(index)
+
+    # beam search may pass _gen_reorder a shorter index (inputs whose beams are done leave the batch: the cache
+    # keeps the rows it is given), and may run the first step (the prompt) once per input: StaticKVCache writes
+    # each row to all of its input's beams
+    _gen_drops_rows = True
+    _gen_first_step_once = True
 
     def _true_vocab(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits of the real vocabulary: the rows added to pad it to a multiple (for fast matmuls) are cut off."""

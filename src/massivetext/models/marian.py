@@ -15,7 +15,7 @@ from massivetext.errors import ConfigError
 from massivetext.models.base import activation, check_positions, init_weights
 from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import MarianConfig
-from massivetext.models.fast_linear import linear
+from massivetext.models.fast_linear import linear, linear_bias
 from massivetext.models.seq2seq import EncoderDecoderLM, attend
 
 
@@ -210,7 +210,7 @@ class MarianMTModel(EncoderDecoderLM):
         return x
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return linear(h, self.lm_head) + self.final_logits_bias.to(h.dtype)
+        return linear_bias(h, self.lm_head, self.final_logits_bias.to(h.dtype))
 
     def cross_attention_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         attentions = [layer.encoder_attn for layer in self.model.decoder.layers]

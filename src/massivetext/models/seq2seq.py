@@ -88,21 +88,30 @@ class EncoderDecoderLM(PreTrainedModel, GenerationMixin):
         (not repeated for its ``expand`` beams or samples: ``attend`` shares them): the generation state every
         decoder step reads. The family adds its cache for ``rows`` = inputs x expand decoder rows."""
         enc = self.encode_for_generation(input_ids, attention_mask)
-        cross = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        cross = None
+        if attention_mask is not None:
+            # additive, made once: scaled_dot_product_attention would turn a boolean mask into this on every call
+            # (-inf where masked, as it does), which cost a third of a decode step's cross-attention
+            cross = torch.zeros(attention_mask.shape, dtype=enc.dtype, device=enc.device)
+            cross = cross.masked_fill_(attention_mask == 0, -float("inf"))[:, None, None, :]
         return {"cross_kv": self.cross_attention_kv(enc), "cross_mask": cross, "rows": enc.shape[0] * expand}
 
-    def _gen_reorder(self, state, index: torch.Tensor) -> None:
+    def _gen_reorder(self, state, index: torch.Tensor, tokens: torch.Tensor | None = None) -> None:
         """Beams of one input share encoder keys/values, so they need no reorder, only a cut when beam search
-        drops finished inputs (a shorter index: each remaining input's rows point into that input's old rows)."""
+        drops finished inputs (a shorter index: each remaining input's rows point into that input's old rows).
+        The keys/values are kept in the cache's physical block order (see BeamKVCache.reorder)."""
         cache = state["cache"]
-        rows = cache.buf.shape[2]
-        per_input = rows // state["cross_kv"][0][0].shape[0]
-        cache.reorder(index, per_input)
-        if index.numel() != rows:
-            inputs = index[::per_input] // per_input
-            state["cross_kv"] = [(k.index_select(0, inputs), v.index_select(0, inputs)) for k, v in state["cross_kv"]]
+        per_input = cache.buf.shape[2] // state["cross_kv"][0][0].shape[0]
+        blocks = cache.reorder(index, per_input, tokens)
+        if blocks is not None:
+            state["cross_kv"] = [(k.index_select(0, blocks), v.index_select(0, blocks)) for k, v in state["cross_kv"]]
             if state["cross_mask"] is not None:
-                state["cross_mask"] = state["cross_mask"].index_select(0, inputs)
+                state["cross_mask"] = state["cross_mask"].index_select(0, blocks)
 
     # beam search may pass _gen_reorder a shorter index: inputs whose beams are done leave the batch
     _gen_drops_rows = True
+    # beam search's first step may hold one row per input (its beams are equal then): BeamKVCache writes each row
+    # to all of its input's rows, and cross-attention reads the input's keys as it would for one beam
+    _gen_first_step_once = True
+    # _gen_reorder takes the old beams' token ids (BeamKVCache copies only what follows a shared prefix)
+    _gen_reorder_takes_tokens = True

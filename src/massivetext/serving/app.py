@@ -489,6 +489,12 @@ class GenerationRun:
     async def sse(self) -> AsyncIterator[bytes]:
         n = self.params.n
         completion = 0
+        # completions' logprobs.text_offset counts from the start of the choice's text (echoed prompt included) as in
+        # a response that is not streamed, so offsets stay right when a chunk carries several tokens
+        offsets: dict[int, int] = {}
+        left = len(self.prompts)
+        tail = b""  # the last tokens, the usage and [DONE] leave in one write
+        pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
         try:
             if self.chat:
                 yield self._chunk(
@@ -503,18 +509,11 @@ class GenerationRun:
                     ]
                 )
             elif self.echo:
+                texts = [self.state.decode(self.prompts[k // n]) for k in range(len(self.prompts) * n)]
+                offsets = {k: len(t) for k, t in enumerate(texts)}
                 yield self._chunk(
-                    [
-                        {
-                            "index": k,
-                            "text": self.state.decode(self.prompts[k // n]),
-                            "logprobs": None,
-                            "finish_reason": None,
-                        }
-                        for k in range(len(self.prompts) * n)
-                    ]
+                    [{"index": k, "text": t, "logprobs": None, "finish_reason": None} for k, t in enumerate(texts)]
                 )
-            pending: dict[int, dict[str, Any]] = {}  # choice index -> its chunk entry, merged until sent
             async for i, event in self.events():
                 for c in event.choices:
                     k = self._choice_index(i, c.index)
@@ -526,22 +525,28 @@ class GenerationRun:
                         lp = self._lp_chat(c.logprobs) if c.logprobs else None
                         entry = {"index": k, "delta": {"content": text} if text else {}, "logprobs": lp}
                     else:
-                        lp = self._lp_completion(c.logprobs, 0) if c.logprobs else None
+                        lp = None
+                        if c.logprobs:
+                            lp = self._lp_completion(c.logprobs, offsets.get(k, 0))
+                            offsets[k] = lp["text_offset"][-1] + len(lp["tokens"][-1])
                         entry = {"index": k, "text": text, "logprobs": lp}
                     entry["finish_reason"] = reason
                     pending[k] = _merge(pending[k], entry) if k in pending else entry
                 if event.finished:
                     completion += event.completion_tokens
+                    left -= 1
                 # a client (or this loop) that falls behind gets the tokens made meanwhile in one chunk
-                if pending and self.queue.empty():
+                if pending and left and self.queue.empty():
                     yield self._chunk([pending[k] for k in sorted(pending)])
                     pending = {}
             if pending:
-                yield self._chunk([pending[k] for k in sorted(pending)])
+                tail = self._chunk([pending[k] for k in sorted(pending)])
             if self.include_usage:
-                yield self._chunk([], self._usage(completion))
+                tail += self._chunk([], self._usage(completion))
         except APIError as e:  # the stream has begun: the error goes in the stream, as OpenAI does
             from massivetext.serving.openai_errors import error_body
 
-            yield b"data: " + orjson.dumps(error_body(e.status, e.message, e.param, e.code)) + b"\n\n"
-        yield b"data: [DONE]\n\n"
+            if pending:  # what was made before the error still reaches the client
+                tail = self._chunk([pending[k] for k in sorted(pending)])
+            tail += b"data: " + orjson.dumps(error_body(e.status, e.message, e.param, e.code)) + b"\n\n"
+        yield tail + b"data: [DONE]\n\n"

@@ -27,6 +27,7 @@ def serve(
     max_queue: int = 256,
     max_model_len: int | None = None,
     max_prefill_tokens: int = 2048,
+    stream_interval_ms: float = 25.0,
     dtype: str | None = None,
     device: str | None = None,
     redact_pii: bool = False,
@@ -50,6 +51,8 @@ def serve(
     task_of(read_config_dict(Path(model_dir)), task)
     if max_batch_size < 1 or max_queue < 1:
         raise ConfigError("--max-batch-size and --max-queue must be at least 1")
+    if not stream_interval_ms >= 0:
+        raise ConfigError("--stream-interval-ms must be 0 or more")
     if dtype not in (None, "float32", "bfloat16", "float16"):
         raise ConfigError(f"--dtype {dtype!r}: use float32, bfloat16 or float16")
     key = api_key if api_key is not None else os.environ.get("MASSIVETEXT_API_KEY") or None
@@ -58,7 +61,7 @@ def serve(
         task=task,
         api_key=key,
         served_model_name=served_model_name,
-        engine=EngineConfig(max_batch_size, max_queue, max_model_len, max_prefill_tokens),
+        engine=EngineConfig(max_batch_size, max_queue, max_model_len, max_prefill_tokens, stream_interval_ms),
         max_body_bytes=max_body_bytes,
         redact_pii=redact_pii,
         dtype=dtype,
@@ -111,6 +114,7 @@ def serve_kwargs(args: Any) -> dict[str, Any]:
         max_queue=args.max_queue,
         max_model_len=args.max_model_len,
         max_prefill_tokens=args.max_prefill_tokens,
+        stream_interval_ms=args.stream_interval_ms,
         dtype=args.dtype,
         device=args.device,
         redact_pii=args.redact_pii,
