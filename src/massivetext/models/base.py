@@ -251,6 +251,16 @@ class RMSNorm(nn.Module):
         return self.weight * y.to(self.weight.dtype)
 
 
+def embedding(num: int, dim: int, padding_idx: int | None = None) -> nn.Embedding:
+    """``nn.Embedding``, without its random init when the model is built on the meta device (``from_pretrained``,
+    whose checkpoint fills it). On meta, torch's ``normal_`` runs through ``torch._refs``, whose first call imports
+    ``torch._dynamo``: ~70 MB of resident memory (and ~1 s) a pipeline process then carries, for values that are
+    thrown away. A real-device build draws exactly as before (``init_weights`` reinitializes every weight)."""
+    if torch.empty(0).is_meta:
+        return nn.Embedding(num, dim, padding_idx=padding_idx, _weight=torch.empty(num, dim))
+    return nn.Embedding(num, dim, padding_idx=padding_idx)
+
+
 def check_positions(length: int, limit: int, model: str) -> None:
     """A sequence longer than a model's position table is the caller's error: say so with both numbers, before
     torch's ``IndexError: index out of range in self`` from deep inside the embedding."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from massivetext.models.base import PreTrainedModel, activation, check_positions, init_weights
+from massivetext.models.base import PreTrainedModel, activation, check_positions, embedding, init_weights
 from massivetext.models.config import BertConfig
 from massivetext.models.fast_linear import linear, linear_gelu
 from massivetext.models.losses import linear_cross_entropy, token_loss
@@ -23,16 +23,6 @@ from massivetext.models.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-
-
-def embedding(num: int, dim: int, padding_idx: int | None = None) -> nn.Embedding:
-    """``nn.Embedding``, without its random init when the model is built on the meta device (``from_pretrained``,
-    whose checkpoint fills it). On meta, torch's ``normal_`` runs through ``torch._refs``, whose first call imports
-    ``torch._dynamo``: ~70 MB of resident memory (and ~1 s) a pipeline process then carries, for values that are
-    thrown away. A real-device build draws exactly as before (``init_weights`` reinitializes every weight)."""
-    if torch.empty(0).is_meta:
-        return nn.Embedding(num, dim, padding_idx=padding_idx, _weight=torch.empty(num, dim))
-    return nn.Embedding(num, dim, padding_idx=padding_idx)
 
 
 class Embeddings(nn.Module):

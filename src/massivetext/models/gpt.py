@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from massivetext.errors import ConfigError
-from massivetext.models.base import PreTrainedModel, RMSNorm, activation, check_positions, init_weights
+from massivetext.models.base import PreTrainedModel, RMSNorm, activation, check_positions, embedding, init_weights
 from massivetext.models.cache import StaticKVCache
 from massivetext.models.config import GPTConfig
 from massivetext.models.dropout import attention, dropout, dropout_add
@@ -123,8 +123,8 @@ class GPTModel(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.wte = nn.Embedding(config.padded_vocab_size, config.n_embd)
-        self.wpe = None if config.mt_rotary else nn.Embedding(config.n_positions, config.n_embd)
+        self.wte = embedding(config.padded_vocab_size, config.n_embd)
+        self.wpe = None if config.mt_rotary else embedding(config.n_positions, config.n_embd)
         self.rotary = (
             Rotary(config.n_embd // config.n_head, config.n_positions, config.mt_rope_theta)
             if config.mt_rotary
@@ -150,7 +150,7 @@ class GPTForCausalLM(PreTrainedModel, GenerationMixin):
         init_weights(self, config.initializer_range)
         # GPT-2's scaled init of the residual projections: std / sqrt(2 * layers)
         for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
+            if name.endswith("c_proj.weight") and not p.is_meta:  # meta (from_pretrained): the checkpoint fills it
                 nn.init.normal_(p, 0.0, config.initializer_range / math.sqrt(2 * config.n_layer))
         self.tie_weights()
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from massivetext.models.base import PreTrainedModel
+from massivetext.models.base import PreTrainedModel, embedding
 from massivetext.models.config import LSTMConfig
 from massivetext.models.generation import GenerationMixin
 from massivetext.models.losses import causal_lm_loss
@@ -26,7 +26,7 @@ class LSTMForCausalLM(PreTrainedModel, GenerationMixin):
     def __init__(self, config: LSTMConfig):
         super().__init__(config)
         e, h = config.embedding_size, config.hidden_size
-        self.embed = nn.Embedding(config.vocab_size, e)
+        self.embed = embedding(config.vocab_size, e)
         self.lstm = nn.LSTM(
             e,
             h,

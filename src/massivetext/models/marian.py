@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from massivetext.errors import ConfigError
-from massivetext.models.base import activation, check_positions, init_weights
+from massivetext.models.base import activation, check_positions, embedding, init_weights
 from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import MarianConfig
 from massivetext.models.fast_linear import linear, linear_bias
@@ -135,7 +135,7 @@ class Stack(nn.Module):
 class MarianModel(nn.Module):
     def __init__(self, c: MarianConfig):
         super().__init__()
-        self.shared = nn.Embedding(c.vocab_size, c.d_model, padding_idx=c.pad_token_id)
+        self.shared = embedding(c.vocab_size, c.d_model, padding_idx=c.pad_token_id)
         self.encoder = Stack(c, decoder=False)
         self.decoder = Stack(c, decoder=True)
 

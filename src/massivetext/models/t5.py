@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from massivetext.models.base import RMSNorm, activation
+from massivetext.models.base import RMSNorm, activation, embedding
 from massivetext.models.cache import BeamKVCache
 from massivetext.models.config import T5Config
 from massivetext.models.fast_linear import linear
@@ -49,7 +49,7 @@ class Attention(nn.Module):
         self.bidirectional = bidirectional
         self.buckets, self.max_distance = c.relative_attention_num_buckets, c.relative_attention_max_distance
         if has_bias:
-            self.relative_attention_bias = nn.Embedding(self.buckets, self.h)
+            self.relative_attention_bias = embedding(self.buckets, self.h)
         self.p = c.dropout_rate
 
     def position_bias(self, q_len: int, k_len: int, q_start: int = 0) -> torch.Tensor:
@@ -164,7 +164,7 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
 
     def __init__(self, config: T5Config):
         super().__init__(config)
-        self.shared = nn.Embedding(config.vocab_size, config.d_model)
+        self.shared = embedding(config.vocab_size, config.d_model)
         self.encoder = Stack(config, decoder=False)
         self.decoder = Stack(config, decoder=True)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
@@ -173,6 +173,8 @@ class T5ForConditionalGeneration(EncoderDecoderLM):
 
     def _init(self, c: T5Config) -> None:
         """T5's init (transformers' T5PreTrainedModel._init_weights with initializer_factor)."""
+        if self.shared.weight.is_meta:  # from_pretrained: the checkpoint fills every weight (and meta normal_ imports
+            return  # torch._dynamo, ~70 MB resident)
         f = c.initializer_factor
         with torch.no_grad():
             self.shared.weight.normal_(0.0, f * 1.0)
