@@ -14,6 +14,7 @@ transformers-v4 result. The base does the rest, the same way for every task:
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import warnings
@@ -139,6 +140,18 @@ class Pipeline:
 
     # ---- calling ----------------------------------------------------------------------------------------
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # transformers' call-time options: batch_size for this call (a shallow copy carries it, so concurrent calls
+        # with other sizes share the model but not the setting); num_workers fed its DataLoader, and tokenization
+        # here is batched in-process, so it is accepted and has nothing to do
+        kwargs.pop("num_workers", None)
+        batch_size = kwargs.pop("batch_size", None)
+        if batch_size is not None and batch_size != self.batch_size:
+            if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+                raise ConfigError(f"batch_size must be an integer >= 1, not {batch_size!r}")
+            call = copy.copy(self)
+            call.batch_size = batch_size
+            # the base's __call__ on the copy: a task's own __call__ (this one's caller) wraps the result once
+            return Pipeline.__call__(call, inputs, *args, **kwargs)
         inputs, kwargs = self.parse_call(inputs, args, kwargs)
         with self._tok_lock:  # sanitize may tokenize (fill-mask targets)
             params = self.sanitize(**kwargs)
