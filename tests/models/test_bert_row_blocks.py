@@ -1,12 +1,8 @@
 """Memory behaviour of BERT inference: the packed path feeds oneDNN a few row counts only (each distinct row count
-is a cached oneDNN primitive holding an output-sized buffer), still equal to transformers; a model loaded from a
-checkpoint does not import torch._dynamo (~70 MB resident)."""
+is a cached oneDNN primitive holding an output-sized buffer), still equal to transformers. Loading without
+torch._dynamo (~70 MB resident) is tested for every family in test_load_without_dynamo.py."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -95,16 +91,3 @@ def test_left_padded_classification_takes_the_padded_path(tmp_path, row_counts):
     with torch.inference_mode():
         assert_close(model(input_ids=x, attention_mask=mask).logits, hf(input_ids=x, attention_mask=mask).logits)
     assert not row_counts  # nothing packed
-
-
-def test_loading_a_checkpoint_does_not_import_dynamo(tmp_path):
-    _model(tmp_path, "Bert", "ForTokenClassification")
-    code = (
-        "import sys, torch, massivetext as mt\n"
-        f"m = mt.AutoModelForTokenClassification.from_pretrained({str(tmp_path)!r})\n"
-        "with torch.inference_mode():\n"
-        "    m(input_ids=torch.tensor([[5, 6, 7, 0]]), attention_mask=torch.tensor([[1, 1, 1, 0]]), skip_padding=True)\n"
-        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
-    assert done.returncode == 0, done.stderr[-2000:]
