@@ -73,13 +73,10 @@ class FillMaskPipeline(Pipeline):
     def forward(self, batch, feats, params) -> list[Any]:
         ids = batch["input_ids"]
         rows, cols = torch.nonzero(ids == self.tokenizer.mask_token_id, as_tuple=True)
-        model = self.model
-        if hasattr(model, "encode") and hasattr(model, "head"):
-            # only the masked positions go through the LM head: its vocabulary projection (V x hidden a token, 30k
-            # x 256 for a BERT 4x256) is most of an MLM's arithmetic, and no other position's logits are read
-            logits = model.head(model.encode(**batch, skip_padding=True)[rows, cols])
-        else:
-            logits = model(**batch).logits[rows, cols]
+        # only the masked positions go through the LM head (``heads``: BertForMaskedLM): its vocabulary projection
+        # (V x hidden a token, 30k x 256 for a BERT 4x256) is most of an MLM's arithmetic, and no other position's
+        # logits are read
+        logits = self.model.head(self.model.encode(**batch, skip_padding=True)[rows, cols])
         probs = logits.float().softmax(-1)
         target_ids = params["targets"]
         if target_ids is not None:
